@@ -1,0 +1,24 @@
+"""The contract every backend keeps: read all tabs in one call, apply one patch in one go."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..patch import ApplyResult, Patch
+from ..table import Sheet
+
+
+class Backend(Protocol):
+    """Moves tables in and cell patches out; knows nothing of cases."""
+
+    def describe(self) -> str:
+        """The workbook as the user named it, for messages."""
+        ...
+
+    def read(self) -> dict[str, Sheet]:
+        """Every tab of the workbook, by name, in workbook order."""
+        ...
+
+    def apply(self, patch: Patch) -> ApplyResult:
+        """Write `patch` atomically: all of it or, on failure, none of it."""
+        ...

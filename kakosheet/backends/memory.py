@@ -1,0 +1,50 @@
+"""A workbook held in memory: the reference backend for tests of the sync and engine."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..patch import ApplyResult, Patch, plan_writes
+from ..table import Sheet
+
+
+class MemoryBackend:
+    """Tabs as lists of rows. `edit` hooks let a test change the book between read and write."""
+
+    def __init__(self, tabs: dict[str, list[list[Any]]] | None = None):
+        self.sheets: dict[str, Sheet] = {name: Sheet(name, [list(r) for r in rows]) for name, rows in (tabs or {}).items()}
+        self.writes = 0
+        self.before_apply: list[Any] = []
+
+    def describe(self) -> str:
+        return "memory workbook"
+
+    def read(self) -> dict[str, Sheet]:
+        return copy.deepcopy(self.sheets)
+
+    def apply(self, patch: Patch) -> ApplyResult:
+        for hook in self.before_apply:
+            hook(self)
+        staged = copy.deepcopy(self.sheets)
+        result = ApplyResult()
+        for tab in patch.tabs:
+            sheet = staged.get(tab.tab)
+            if sheet is None:
+                result.skipped_tabs.append(tab.tab)
+                continue
+            for row, col, value in plan_writes(sheet, tab, result):
+                while len(sheet.rows) < row:
+                    sheet.rows.append([])
+                cells = sheet.rows[row - 1]
+                while len(cells) <= col:
+                    cells.append(None)
+                cells[col] = value
+        for gen in patch.generated:
+            staged[gen.name] = Sheet(gen.name, [list(r) for r in gen.rows], gen.hidden)
+        self.sheets = staged
+        self.writes += 1
+        return result
+
+    def grid(self, name: str) -> list[list[Any]]:
+        return self.sheets[name].rows

@@ -1,0 +1,168 @@
+"""The `kakosheet` command: parses options, calls the library, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from . import __version__
+from .backends import open_backend
+from .backends.xlsx import XlsxBackend
+from .errors import KakosheetError, UsageError
+from .sync import SyncReport, sync
+
+EXIT_FINDINGS = 1
+MAX_CHANGE_LINES = 40
+
+
+class _Group(click.Group):
+    """Turns every library error into one readable line and exit code 1 (2 for bad usage)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            raise click.UsageError(str(e), ctx) from e
+        except KakosheetError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(e)) from e
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            raise click.ClickException(
+                f"unexpected {type(e).__name__}: {e} (run `kakosheet --debug ...` for the traceback)"
+            ) from e
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time; write e.g. 2026-11-22T10:00:00+08:00") from e
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; write e.g. 2026-11-22T10:00:00+08:00 or ...Z")
+    return parsed
+
+
+NOW_OPTION = click.option(
+    "--now", "now", metavar="ISO8601", help="Sync as of this moment, with a UTC offset (default: the current time)."
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kakosheet")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """After-sales and exception tracking in a shared Excel workbook.
+
+    Purchasers fill in the Cases tab; `kakosheet sync` validates every row, gives each case a
+    permanent ID, suggests the responsible party, tracks each stage against its time limit and
+    writes a supplier scorecard. Exit codes: 0 success (rows with findings included),
+    1 failure, 2 bad usage.
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+@main.command()
+@click.argument("book", metavar="BOOK.xlsx")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of tab names, headers, dropdowns and help.")
+@click.option("--sample", type=click.IntRange(min=0), default=0, metavar="N", help="Fill in N realistic sample cases, with Orders and Suppliers to match.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the sample: the same seed gives the same data.")
+@click.option("--tz", "timezone", default="UTC", show_default=True, help="Time zone the workbook's dates are typed in (IANA name, e.g. Asia/Shanghai).")
+@click.option("--id-prefix", default="AS", show_default=True, help="Prefix of case IDs (PREFIX-YYYYMM-NNNNN).")
+@click.option("--force", is_flag=True, help="Overwrite BOOK if it exists.")
+@NOW_OPTION
+def init(book: str, lang: str, sample: int, seed: int, timezone: str, id_prefix: str, force: bool, now: str | None) -> None:
+    """Write a new template workbook BOOK.xlsx, optionally with sample data."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from . import sample as sample_data
+    from . import template
+
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise click.BadParameter(f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai", param_hint="--tz") from e
+    backend = open_backend(book)
+    if not isinstance(backend, XlsxBackend):
+        raise UsageError(f"{book}: init writes .xlsx workbooks only")
+    at = _now(now).astimezone(tz)
+    records = sample_data.generate(sample, seed, at) if sample else None
+    backend.create(template.build(lang, records, timezone=timezone, id_prefix=id_prefix.upper()), force=force)
+    extra = f" with {sample} sample cases (seed {seed})" if sample else ""
+    click.echo(f"Wrote {book}{extra}. Next: kakosheet sync {book}")
+
+
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None, None
+    phases = ["reading", "validating", "computing", "writing", "done"]
+    bar = click.progressbar(length=len(phases), label="sync", file=sys.stderr, show_eta=False)
+    bar.__enter__()
+
+    def step(phase: str) -> None:
+        bar.label = phase
+        bar.update(1)
+        if phase == "done":
+            bar.__exit__(None, None, None)
+
+    return step, bar
+
+
+def _summary(result: SyncReport) -> None:
+    verb = "would write" if result.dry_run else "wrote"
+    click.echo(f"{result.workbook}: {'dry run ' if result.dry_run else ''}sync at {result.now.isoformat(timespec='minutes')}")
+    read = ", ".join(f"{name} {n}" for name, n in result.rows_read.items())
+    click.echo(f"  rows read: {read}")
+    click.echo(f"  new IDs: {len(result.new_ids)}")
+    click.echo(f"  findings: {len(result.findings)}" + (" (see the Problems tab and each row's validation errors)" if result.findings else ""))
+    click.echo(f"  overdue: {result.overdue}, due soon: {result.due_soon}")
+    if result.cells_changed or result.tabs_rewritten:
+        click.echo(f"  {verb}: {result.cells_changed} cells, tabs {', '.join(result.tabs_rewritten) or 'none'}")
+    else:
+        click.echo("  nothing changed; the workbook was not written")
+    if result.applied and (result.applied.skipped_rows or result.applied.skipped_tabs):
+        skipped = result.applied.skipped_rows + result.applied.skipped_tabs
+        click.echo(f"  left for the next sync (edited during this one): {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else ""))
+
+
+@main.command("sync")
+@click.argument("book", metavar="BOOK.xlsx")
+@NOW_OPTION
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--id-prefix", default=None, help="Prefix of new case IDs (default: the workbook's, set by init).")
+@click.option("--tz", "timezone", default=None, help="Change the workbook's time zone (IANA name); stored in the workbook.")
+def sync_command(book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None) -> None:
+    """Validate BOOK.xlsx, assign case IDs, flag overdue stages and rebuild the summary tabs."""
+    step, _ = _progress()
+    result = sync(open_backend(book), _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
+    _summary(result)
+    if dry_run:
+        for line in result.changes[:MAX_CHANGE_LINES]:
+            click.echo(f"  ~ {line}")
+        if len(result.changes) > MAX_CHANGE_LINES:
+            click.echo(f"  ... and {len(result.changes) - MAX_CHANGE_LINES} more")
+
+
+@main.command()
+@click.argument("book", metavar="BOOK.xlsx")
+@NOW_OPTION
+def validate(book: str, now: str | None) -> None:
+    """Print every finding in BOOK.xlsx; write nothing. Exits 1 when there are findings."""
+    result = sync(open_backend(book), _now(now), dry_run=True)
+    for finding in result.findings:
+        click.echo(finding.line())
+    total = sum(result.rows_read.values())
+    click.echo(f"{len(result.findings)} finding(s) in {total} rows of {result.workbook}", err=True)
+    if result.findings:
+        sys.exit(EXIT_FINDINGS)

@@ -1,0 +1,271 @@
+"""Turn what a person typed into the value they meant, or say how to fix it.
+
+Pure functions, one per field type. Each returns `(value, None)` or `(None, problem)`, where
+the problem is a sentence that names what is wrong and how to write it instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+
+from .schema import Field, norm_label
+
+EXCEL_EPOCH = datetime(1899, 12, 30)
+# Excel serial numbers from 1990-01-01 to 2099-12-31 are taken as dates in date columns.
+_SERIAL_MIN, _SERIAL_MAX = 32874, 73415
+
+Result = tuple[Any, str | None]
+
+
+def is_blank(value: object) -> bool:
+    """True for None, NaN and text that is only spaces."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def clean_text(value: object) -> str:
+    """A cell as text: integers without '.0', surrounding spaces removed."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if value.time() != time() else value.strftime("%Y-%m-%d")
+    return str(value).strip()
+
+
+def _fold(value: object) -> str:
+    return unicodedata.normalize("NFKC", clean_text(value)).strip()
+
+
+def to_text(field: Field, value: object, tz: tzinfo) -> Result:
+    return clean_text(value), None
+
+
+_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{6}-\d{5,}$")
+
+
+def to_id(field: Field, value: object, tz: tzinfo) -> Result:
+    text = re.sub(r"\s+", "", _fold(value)).upper()
+    if _ID.match(text):
+        return text, None
+    return None, f"{clean_text(value)!r} is not a case ID; copy it from the Cases tab (like AS-202611-00042)"
+
+
+_DATE_FORMS = (
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?(?:[ T]+(?P<time>.*))?$"),
+    re.compile(r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4})(?:[ T]+(?P<time>.*))?$"),
+)
+_TIME = re.compile(r"^(?P<h>\d{1,2})[:时点](?P<mi>\d{2})分?(?::(?P<s>\d{2})(?:\.\d+)?)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?$")
+_DATE_HINT = "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM (e.g. 2026-11-20 14:30)"
+
+
+def _parse_time(text: str | None) -> tuple[time, timedelta | None] | None:
+    if not text:
+        return time(), None
+    m = _TIME.match(text.strip())
+    if not m:
+        return None
+    h, mi, s = int(m["h"]), int(m["mi"]), int(m["s"] or 0)
+    if h > 23 or mi > 59 or s > 59:
+        return None
+    offset = None
+    if m["tz"]:
+        tzs = m["tz"]
+        if tzs == "Z":
+            offset = timedelta(0)
+        else:
+            digits = tzs[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            offset = -offset if tzs[0] == "-" else offset
+    return time(h, mi, s), offset
+
+
+def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
+    """Dates and times typed in common forms, Excel serials and real date cells -> aware datetime."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).replace(microsecond=0), None
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tz), None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _SERIAL_MIN <= value <= _SERIAL_MAX:
+            naive = EXCEL_EPOCH + timedelta(days=float(value))
+            return naive.replace(microsecond=0, tzinfo=tz), None
+        return None, f"the number {clean_text(value)} is not a date; {_DATE_HINT}"
+    text = _fold(value)
+    for form in _DATE_FORMS:
+        m = form.match(text)
+        if not m:
+            continue
+        y = int(m["y"])
+        if "m" in m.groupdict():
+            mo, d = int(m["m"]), int(m["d"])
+        else:
+            a, b = int(m["a"]), int(m["b"])
+            if a > 12 >= b:
+                d, mo = a, b
+            elif b > 12 >= a:
+                mo, d = a, b
+            elif a == b:
+                mo = d = a
+            else:
+                return None, f"{text!r} is ambiguous (day/month or month/day?); {_DATE_HINT}"
+        parsed = _parse_time(m["time"])
+        if parsed is None:
+            return None, f"the time in {text!r} is not a valid time; {_DATE_HINT}"
+        t, offset = parsed
+        try:
+            day = date(y, mo, d)
+        except ValueError:
+            return None, f"{text!r} is not a real date; {_DATE_HINT}"
+        if offset is None:
+            return datetime.combine(day, t, tz), None
+        return datetime.combine(day, t, timezone(offset)).astimezone(tz), None
+    return None, f"{clean_text(value)!r} is not a date; {_DATE_HINT}"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = _fold(value).replace(",", "").replace(" ", "")
+    text = re.sub(r"^[¥$€£]|(?:元|rmb|usd|cny|eur)$", "", text, flags=re.IGNORECASE)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def to_int(field: Field, value: object, tz: tzinfo) -> Result:
+    number = _number(value)
+    if number is None or not number.is_integer():
+        return None, f"{clean_text(value)!r} is not a whole number; write digits only, e.g. 3"
+    if field.min is not None and number < field.min:
+        return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
+    return int(number), None
+
+
+def to_number(field: Field, value: object, tz: tzinfo) -> Result:
+    number = _number(value)
+    if number is None:
+        return None, f"{clean_text(value)!r} is not a number; write digits only, e.g. 12.50"
+    if field.min is not None and number < field.min:
+        return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
+    return number, None
+
+
+def to_choice(field: Field, value: object, tz: tzinfo) -> Result:
+    key = field.choice_lookup.get(norm_label(clean_text(value)))
+    if key is not None:
+        return key, None
+    options = ", ".join(c.key for c in field.choices)
+    close = difflib.get_close_matches(norm_label(clean_text(value)), list(field.choice_lookup), n=1, cutoff=0.75)
+    hint = f"did you mean {field.choice_lookup[close[0]]!r}? " if close else ""
+    return None, f"{clean_text(value)!r} is not an allowed value; {hint}pick one from the dropdown ({options})"
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def to_email(field: Field, value: object, tz: tzinfo) -> Result:
+    text = _fold(value)
+    if _EMAIL.match(text):
+        return text, None
+    return None, f"{clean_text(value)!r} is not an email address; write it like name@example.com"
+
+
+_PERIOD = re.compile(r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*月?$")
+
+
+def to_period(field: Field, value: object, tz: tzinfo) -> Result:
+    if isinstance(value, (datetime, date)):
+        return f"{value.year:04d}-{value.month:02d}", None
+    m = _PERIOD.match(_fold(value))
+    if m and 1 <= int(m["m"]) <= 12:
+        return f"{int(m['y']):04d}-{int(m['m']):02d}", None
+    return None, f"{clean_text(value)!r} is not a month; write it as YYYY-MM, e.g. 2026-11"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A time limit: a span of clock time, or a number of business days."""
+
+    span: timedelta = timedelta(0)
+    business_days: int = 0
+
+    def __str__(self) -> str:
+        if self.business_days:
+            return f"{self.business_days}bd"
+        return format_span(self.span)
+
+
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>bd|m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?|分钟|小时|天|工作日|周)$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800, "分": 60, "小": 3600, "天": 86400, "周": 604800}
+
+
+def to_duration(field: Field, value: object, tz: tzinfo) -> Result:
+    m = _DURATION.match(_fold(value).lower())
+    if m:
+        n, unit = float(m["n"]), m["u"]
+        if unit in ("bd", "工作日"):
+            if n.is_integer() and n > 0:
+                return Duration(business_days=int(n)), None
+        elif n > 0:
+            return Duration(span=timedelta(seconds=n * _UNITS[unit[0]])), None
+    return None, f"{clean_text(value)!r} is not a time limit; write e.g. 30m, 2h, 2d, 5bd (business days) or 3w"
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def to_currency(field: Field, value: object, tz: tzinfo) -> Result:
+    text = _fold(value).upper()
+    text = {"¥": "CNY", "RMB": "CNY", "元": "CNY", "$": "USD", "€": "EUR", "£": "GBP"}.get(text, text)
+    if _CURRENCY.match(text):
+        return text, None
+    return None, f"{clean_text(value)!r} is not a currency code; write three letters, e.g. USD or CNY"
+
+
+COERCERS: dict[str, Callable[[Field, object, tzinfo], Result]] = {
+    "text": to_text,
+    "id": to_id,
+    "datetime": to_datetime,
+    "int": to_int,
+    "number": to_number,
+    "choice": to_choice,
+    "email": to_email,
+    "period": to_period,
+    "duration": to_duration,
+    "currency": to_currency,
+}
+
+
+def coerce(field: Field, value: object, tz: tzinfo) -> Result:
+    """The value a person meant by `value` in `field`, or None and why it can't be read."""
+    if is_blank(value):
+        return None, None
+    return COERCERS[field.type](field, value, tz)
+
+
+def format_span(span: timedelta) -> str:
+    """A duration as people say it: 2d 3h, 5h 20m, 45m."""
+    minutes = int(abs(span).total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"

@@ -1,0 +1,339 @@
+"""The engine: from typed tabs, the state and an explicit `now`, what every engine cell should hold.
+
+Pure: no clock, no files, no network. Given the same inputs it gives the same result, which
+is what makes a second sync with no edits change nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from .coerce import Duration, format_span, to_duration
+from .findings import Finding
+from .schema import schemas
+from .state import CaseState, State
+from .template import default_rules, default_sla
+from .validate import ParsedTab
+
+DONE = frozenset({"completed", "closed", "cancelled"})
+NO_CLOCK = frozenset({"closed", "cancelled", "on_hold"})
+DUE_SOON_SHARE = 0.25
+NOTE_DAYS = 7
+_ID_PARTS = re.compile(r"^(?P<prefix>.+)-(?P<month>\d{6})-(?P<n>\d+)$")
+
+
+@dataclass
+class Inputs:
+    tabs: dict[str, ParsedTab]  # schema key -> parsed tab, for the tabs the workbook has
+    state: State
+    now: datetime
+    tz: tzinfo
+    lang: str = "en"
+    id_prefix: str = "AS"
+
+
+@dataclass
+class CaseView:
+    """A case as the reports see it."""
+
+    case_id: str
+    row: int
+    supplier: str | None
+    category: str | None
+    status: str
+    party: str | None  # the confirmed party, else the suggestion
+    reported_at: datetime | None
+    flag: str | None  # ON_TRACK, DUE_SOON, OVERDUE or None when no clock runs
+    overdue_by: timedelta | None
+    carrier: str | None
+    region: str | None
+
+
+@dataclass
+class Result:
+    values: dict[str, list[dict[str, Any]]]  # tab key -> per record: engine field -> value
+    findings: list[Finding]
+    state: State
+    cases: list[CaseView] = field(default_factory=list)
+    new_ids: list[str] = field(default_factory=list)
+
+
+def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
+    return all(value is None or case.get(key) == value for key, value in conditions.items())
+
+
+def _valid(tab: ParsedTab | None) -> list[dict[str, Any]]:
+    if tab is None:
+        return []
+    return [rec for rec, bad in zip(tab.records, tab.invalid, strict=True) if not bad]
+
+
+def add_business_days(start: datetime, days: int) -> datetime:
+    """`start` moved on by `days` working days, Monday to Friday."""
+    out = start
+    while days > 0:
+        out += timedelta(days=1)
+        if out.weekday() < 5:
+            days -= 1
+    return out
+
+
+def _due(start: datetime, limit: Duration) -> datetime:
+    if limit.business_days:
+        return add_business_days(start, limit.business_days)
+    return start + limit.span
+
+
+def _limit_span(start: datetime, limit: Duration) -> timedelta:
+    return _due(start, limit) - start
+
+
+class _Ids:
+    """Issues IDs that were never issued before, per prefix and month."""
+
+    def __init__(self, state: State, seen: list[str]):
+        self.counters = state.counters
+        for case_id in seen:
+            m = _ID_PARTS.match(case_id)
+            if m:
+                key = f"{m['prefix']}-{m['month']}"
+                self.counters[key] = max(self.counters.get(key, 0), int(m["n"]))
+        for case_id in state.cases:
+            m = _ID_PARTS.match(case_id)
+            if m:
+                key = f"{m['prefix']}-{m['month']}"
+                self.counters[key] = max(self.counters.get(key, 0), int(m["n"]))
+
+    def issue(self, prefix: str, when: datetime) -> str:
+        key = f"{prefix}-{when:%Y%m}"
+        self.counters[key] = self.counters.get(key, 0) + 1
+        return f"{key}-{self.counters[key]:05d}"
+
+
+def assign_ids(tab: ParsedTab, state: State, now: datetime, tz: tzinfo, prefix: str) -> tuple[list[str], list[str]]:
+    """Every record's case ID, and the IDs newly issued, in row order.
+
+    A record keeps the ID it has unless another row above carries the same one (a copied
+    row): then it gets a new ID and a note saying why.
+    """
+    ids: list[str | None] = [rec.get("case_id") for rec in tab.records]
+    issuer = _Ids(state, [i for i in ids if i])
+    first_row: dict[str, int] = {}
+    out: list[str] = []
+    new: list[str] = []
+    for index, (rec, case_id) in enumerate(zip(tab.records, ids, strict=True)):
+        if case_id and case_id not in first_row:
+            first_row[case_id] = tab.rows[index]
+            out.append(case_id)
+            continue
+        reported = rec.get("reported_at")
+        month_of = reported if reported is not None and reported <= now else now
+        fresh = issuer.issue(prefix, month_of.astimezone(tz))
+        if case_id:
+            note = f"new ID: this row carried {case_id}, which row {first_row[case_id]} already has (a copied row?)"
+            state.record(now, fresh, "id_reassigned", f"copy of {case_id}")
+        elif rec.get("_raw_id") is not None:
+            note = f"new ID: the ID cell held {rec['_raw_id']!r}, which is not a case ID"
+            state.record(now, fresh, "id_replaced", repr(rec["_raw_id"]))
+        else:
+            note = ""
+            state.record(now, fresh, "id_assigned")
+        if note:
+            state.cases[fresh] = CaseState("", now, note, now + timedelta(days=NOTE_DAYS))
+        first_row[fresh] = tab.rows[index]
+        out.append(fresh)
+        new.append(fresh)
+    return out, new
+
+
+def _rules(tabs: dict[str, ParsedTab]) -> list[dict[str, Any]]:
+    if "rules" in tabs:
+        return _valid(tabs["rules"])
+    return [dict(r) for r in default_rules()]
+
+
+def _sla(inputs: Inputs) -> list[dict[str, Any]]:
+    if "sla" in inputs.tabs:
+        return _valid(inputs.tabs["sla"])
+    field_ = schemas()["sla"].by_key["limit"]
+    out = []
+    for row in default_sla():
+        rec = dict(row)
+        rec["limit"] = to_duration(field_, row["limit"], inputs.tz)[0]
+        out.append(rec)
+    return out
+
+
+def _pick_limit(rows: list[dict[str, Any]], stage: str, case: dict[str, Any]) -> Duration | None:
+    best: tuple[int, Duration] | None = None
+    for row in rows:
+        if row.get("stage") != stage:
+            continue
+        conditions = {"category": row.get("category"), "priority": row.get("priority")}
+        if not _matches(conditions, case):
+            continue
+        specificity = sum(v is not None for v in conditions.values())
+        if best is None or specificity > best[0]:
+            best = (specificity, row["limit"])
+    return best[1] if best else None
+
+
+def _label(choice_set: str, key: str | None, lang: str) -> str | None:
+    if key is None or lang != "zh":
+        return key
+    field_ = next(f for t in schemas().values() for f in t.fields if f.choice_set == choice_set)
+    return next((c.zh for c in field_.choices if c.key == key), key)
+
+
+def _check_case_refs(tab: ParsedTab | None, known: set[str], findings: list[Finding]) -> None:
+    if tab is None:
+        return
+    for index, rec in enumerate(tab.records):
+        case_id = rec.get("case_id")
+        if case_id and case_id not in known:
+            f = tab.finding(index, "case_id", "unknown_case", f"{case_id} is not in the Cases tab; copy the ID from there")
+            findings.append(f)
+            tab.findings.append(f)
+            tab.invalid[index].add("case_id")
+
+
+def run(inputs: Inputs) -> Result:
+    """What every engine cell of every tab should hold at `inputs.now`."""
+    now, tz, lang = inputs.now, inputs.tz, inputs.lang
+    state = inputs.state.copy()
+    state.settings["id_prefix"] = inputs.id_prefix
+    values: dict[str, list[dict[str, Any]]] = {}
+    findings: list[Finding] = []
+    result = Result(values, findings, state)
+    cases = inputs.tabs.get("cases")
+
+    known: set[str] = set()
+    if cases is not None:
+        ids, result.new_ids = assign_ids(cases, state, now, tz, inputs.id_prefix)
+        known = set(ids)
+        _check_case_refs(inputs.tabs.get("reshipments"), known, findings)
+        _check_case_refs(inputs.tabs.get("communications"), known, findings)
+        reships = _latest_reships(inputs.tabs.get("reshipments"))
+        rules, sla = _rules(inputs.tabs), _sla(inputs)
+        rows = []
+        for index, (rec, case_id) in enumerate(zip(cases.records, ids, strict=True)):
+            out, view = _case(rec, case_id, cases.rows[index], state, rules, sla, reships, now, lang)
+            notes = [f.cell_text() for f in cases.findings if f.row == cases.rows[index]]
+            kept = state.cases.get(case_id)
+            if kept and kept.note and kept.note_until and now < kept.note_until:
+                notes.append(kept.note)
+            out["validation_errors"] = "; ".join(notes) or None
+            rows.append(out)
+            result.cases.append(view)
+        values["cases"] = rows
+        live = set(ids)
+        for case_id in list(state.cases):
+            if case_id not in live and not state.cases[case_id].status:
+                del state.cases[case_id]
+
+    for key, tab in inputs.tabs.items():
+        findings.extend(tab.findings if key != "cases" else cases.findings)  # type: ignore[union-attr]
+        if key == "cases":
+            continue
+        by_row: dict[int, list[str]] = {}
+        for f in tab.findings:
+            by_row.setdefault(f.row, []).append(f.cell_text())
+        values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
+    findings[:] = sorted(set(findings), key=lambda f: (f.tab, f.row, f.column, f.code, f.message))
+    return result
+
+
+def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if tab is None:
+        return out
+    for rec in tab.records:
+        if rec.get("case_id") and rec.get("status"):
+            out[rec["case_id"]] = rec["status"]
+    return out
+
+
+def _case(
+    rec: dict[str, Any],
+    case_id: str,
+    row: int,
+    state: State,
+    rules: list[dict[str, Any]],
+    sla: list[dict[str, Any]],
+    reships: dict[str, str],
+    now: datetime,
+    lang: str,
+) -> tuple[dict[str, Any], CaseView]:
+    status = rec.get("status") or "reported"
+    facts = dict(rec, priority=rec.get("priority") or "normal", status=status)
+    rule = next(
+        (r for r in rules if _matches({k: r.get(k) for k in ("category", "detected_at", "packaging_damaged")}, facts)),
+        None,
+    )
+    reported = rec.get("reported_at")
+    kept = state.cases.get(case_id)
+    if kept is not None and kept.status == status:
+        since = kept.since
+    else:
+        since = reported if (kept is None or not kept.status) and status == "reported" and reported and reported <= now else now
+        if kept is not None and kept.status:
+            state.record(now, case_id, "status_changed", f"{kept.status} -> {status}")
+        state.cases[case_id] = CaseState(status, since, kept.note if kept else "", kept.note_until if kept else None)
+
+    due: datetime | None = None
+    limit_span: timedelta | None = None
+    if status not in NO_CLOCK:
+        stage_limit = _pick_limit(sla, status, facts)
+        if stage_limit is not None:
+            due, limit_span = _due(since, stage_limit), _limit_span(since, stage_limit)
+        cycle = _pick_limit(sla, "cycle", facts)
+        if cycle is not None and reported is not None and status not in DONE:
+            cycle_due = _due(reported, cycle)
+            if due is None or cycle_due < due:
+                due, limit_span = cycle_due, _limit_span(reported, cycle)
+
+    flag = overdue = None
+    overdue_by = None
+    if due is not None and limit_span is not None:
+        left = due - now
+        if left < timedelta(0):
+            flag, overdue_by = "OVERDUE", -left
+            overdue = f"OVERDUE {format_span(-left)}"
+        elif left <= limit_span * DUE_SOON_SHARE:
+            flag, overdue = "DUE_SOON", f"DUE_SOON {format_span(left)} left"
+        else:
+            flag, overdue = "ON_TRACK", "ON_TRACK"
+
+    days_open = None
+    if reported is not None:
+        end = since if status in DONE else now
+        if end >= reported:
+            days_open = (end - reported) // timedelta(days=1)
+
+    out = {
+        "case_id": case_id,
+        "suggested_party": _label("party", rule["party"], lang) if rule else None,
+        "suggestion_basis": rule["basis"] if rule else None,
+        "status_since": since,
+        "stage_due_at": due,
+        "overdue": overdue,
+        "days_open": days_open,
+        "reship_status": reships.get(case_id),
+    }
+    view = CaseView(
+        case_id=case_id,
+        row=row,
+        supplier=rec.get("supplier"),
+        category=rec.get("category"),
+        status=status,
+        party=rec.get("responsible_party") or (rule["party"] if rule else None),
+        reported_at=reported,
+        flag=flag,
+        overdue_by=overdue_by,
+        carrier=rec.get("carrier"),
+        region=rec.get("region"),
+    )
+    return out, view

@@ -1,0 +1,33 @@
+"""Exceptions raised when a run cannot go on. Bad data is never an exception: it is a Finding."""
+
+
+class KakosheetError(Exception):
+    """Base class of every error kakosheet reports to the user."""
+
+
+class TabNotFound(KakosheetError):
+    """A tab the run needs is not in the workbook."""
+
+
+class WorkbookNotFound(KakosheetError):
+    """The workbook file or spreadsheet does not exist."""
+
+
+class WorkbookExists(KakosheetError):
+    """init was asked to write over an existing workbook."""
+
+
+class UnreadableWorkbook(KakosheetError):
+    """The workbook could not be opened or parsed."""
+
+
+class WriteConflict(KakosheetError):
+    """The workbook changed under the sync in a way it could not work around."""
+
+
+class SchemaError(KakosheetError):
+    """A file in schemas/ or templates/ is malformed."""
+
+
+class UsageError(KakosheetError):
+    """An option or argument has a value the command cannot use."""

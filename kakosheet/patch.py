@@ -1,0 +1,153 @@
+"""What a sync asks a backend to change, and how a backend finds the rows it names.
+
+A patch never names a row by position alone: a row is found by its case ID when the ID was
+unique when read, otherwise by its position and a fingerprint of its user-owned cells. Rows
+that moved are found where they went; rows that changed or vanished between read and write
+are skipped (the next sync picks them up). Engine columns are checked against their header
+label too, so a column inserted meanwhile shifts nothing onto a purchaser's cells.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import norm_label
+from .table import Sheet, canonical, fingerprint
+
+
+@dataclass(frozen=True)
+class RowRef:
+    row: int  # 1-based sheet row where the row was read
+    case_id: str | None  # its ID when that ID was unique in the tab
+    fingerprint: str  # of its user-owned cells when read
+
+
+@dataclass
+class RowWrite:
+    ref: RowRef
+    cells: dict[int, Any]  # 0-based column -> new value (None clears)
+
+
+@dataclass
+class TabPatch:
+    """Engine-owned cells to write on one tab people fill in."""
+
+    tab: str
+    header_row: int
+    id_column: int | None  # 0-based column holding case IDs, if the tab has one
+    engine_columns: dict[int, str]  # 0-based column -> the header label it must still have
+    new_headers: dict[int, str] = field(default_factory=dict)  # header cells to add first
+    rows: list[RowWrite] = field(default_factory=list)
+
+    def skip_columns(self) -> frozenset[int]:
+        """Columns left out of row fingerprints: the engine's."""
+        return frozenset(self.engine_columns) | frozenset(self.new_headers)
+
+
+@dataclass
+class GeneratedTab:
+    """A tab the engine writes whole: title line, header row, data."""
+
+    name: str
+    rows: list[list[Any]]
+    hidden: bool = False
+    header_row: int = 2  # 1-based row that gets the header style and freeze; 0 for none
+    widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width
+    formats: dict[int, str] = field(default_factory=dict)  # 0-based column -> number format of its data
+
+
+@dataclass
+class Patch:
+    tabs: list[TabPatch] = field(default_factory=list)
+    generated: list[GeneratedTab] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not self.generated and not any(t.rows or t.new_headers for t in self.tabs)
+
+    def cell_count(self) -> int:
+        return sum(len(w.cells) for t in self.tabs for w in t.rows) + sum(len(t.new_headers) for t in self.tabs)
+
+
+@dataclass
+class ApplyResult:
+    written: int = 0  # cells written
+    skipped_rows: list[str] = field(default_factory=list)  # rows not found as read, by tab and row
+    skipped_tabs: list[str] = field(default_factory=list)  # tabs whose engine columns moved
+
+
+def resolve_columns(sheet: Sheet, patch: TabPatch) -> dict[int, int] | None:
+    """Read-time column -> current column, or None when an engine column can't be found."""
+    header = sheet.rows[patch.header_row - 1] if len(sheet.rows) >= patch.header_row else []
+    labels = {norm_label(v): c for c, v in enumerate(header) if v is not None}
+    out: dict[int, int] = {}
+    for col, label in patch.engine_columns.items():
+        want = norm_label(label)
+        if col < len(header) and header[col] is not None and norm_label(header[col]) == want:
+            out[col] = col
+        elif want in labels:
+            out[col] = labels[want]
+        else:
+            return None
+    for col in patch.new_headers:
+        out[col] = col
+    return out
+
+
+class RowLocator:
+    """Finds, in the sheet as it is now, the rows a TabPatch names as they were read."""
+
+    def __init__(self, sheet: Sheet, patch: TabPatch):
+        self.sheet = sheet
+        self.patch = patch
+        self.skip = patch.skip_columns()
+        self._ids: dict[Any, list[int]] | None = None
+        self._fps: dict[str, list[int]] | None = None
+
+    def _id_index(self) -> dict[Any, list[int]]:
+        if self._ids is None:
+            self._ids = defaultdict(list)
+            col = self.patch.id_column
+            if col is not None:
+                for r in range(self.patch.header_row + 1, len(self.sheet.rows) + 1):
+                    v = canonical(self.sheet.cell(r, col))
+                    if v is not None:
+                        self._ids[str(v).strip()].append(r)
+        return self._ids
+
+    def _fp_index(self) -> dict[str, list[int]]:
+        if self._fps is None:
+            self._fps = defaultdict(list)
+            for r in range(self.patch.header_row + 1, len(self.sheet.rows) + 1):
+                self._fps[fingerprint(self.sheet.rows[r - 1], self.skip)].append(r)
+        return self._fps
+
+    def find(self, ref: RowRef) -> int | None:
+        """The current 1-based row of `ref`, or None when it is gone or ambiguous."""
+        if ref.case_id is not None:
+            rows = self._id_index().get(ref.case_id, [])
+            if len(rows) == 1:
+                return rows[0]
+        if 1 <= ref.row <= len(self.sheet.rows) and fingerprint(self.sheet.rows[ref.row - 1], self.skip) == ref.fingerprint:
+            return ref.row
+        rows = self._fp_index().get(ref.fingerprint, [])
+        return rows[0] if len(rows) == 1 else None
+
+
+def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult) -> list[tuple[int, int, Any]]:
+    """(1-based row, 0-based column, value) for every cell of `patch` that can be placed safely."""
+    columns = resolve_columns(sheet, patch)
+    if columns is None:
+        result.skipped_tabs.append(patch.tab)
+        return []
+    out = [(patch.header_row, col, label) for col, label in patch.new_headers.items()]
+    locator = RowLocator(sheet, patch)
+    for write in patch.rows:
+        row = locator.find(write.ref)
+        if row is None:
+            result.skipped_rows.append(f"{patch.tab}!{write.ref.row}")
+            continue
+        out.extend((row, columns[col], value) for col, value in write.cells.items())
+    result.written += len(out)
+    return out

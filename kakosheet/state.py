@@ -1,0 +1,74 @@
+"""The engine's memory, kept in a hidden tab of the workbook itself.
+
+Settings (schema version, ID prefix, time zone, language, when the sync last ran), the
+highest ID number issued per prefix and month (so a deleted row's ID is never issued again),
+what the sync last saw of each case (status and since when), and an append-only audit log.
+Stored as plain text rows so that any backend can keep it and a person can read it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SCHEMA_VERSION = "1"
+TITLE = "kakosheet state: written by kakosheet sync, do not edit"
+DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
+
+
+@dataclass
+class CaseState:
+    status: str
+    since: datetime
+    note: str = ""  # a remark kept on the case's row, e.g. why it got a new ID
+    note_until: datetime | None = None
+
+
+@dataclass
+class State:
+    settings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    counters: dict[str, int] = field(default_factory=dict)  # "AS-202611" -> highest number issued
+    cases: dict[str, CaseState] = field(default_factory=dict)
+    log: list[list[str]] = field(default_factory=list)  # [at, case_id, event, detail]
+
+    def copy(self) -> State:
+        return copy.deepcopy(self)
+
+    def record(self, at: datetime, case_id: str, event: str, detail: str = "") -> None:
+        self.log.append([at.isoformat(), case_id, event, detail])
+
+    def to_rows(self) -> list[list[Any]]:
+        rows: list[list[Any]] = [[TITLE], ["section", "key", "value", "since", "note", "note_until"]]
+        rows += [["setting", k, v] for k, v in sorted(self.settings.items())]
+        rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
+        for case_id in sorted(self.cases):
+            c = self.cases[case_id]
+            row: list[Any] = ["case", case_id, c.status, c.since.isoformat()]
+            if c.note:
+                row += [c.note, c.note_until.isoformat() if c.note_until else ""]
+            rows.append(row)
+        rows += [["log", *entry] for entry in self.log]
+        return rows
+
+    @classmethod
+    def from_rows(cls, rows: list[list[Any]]) -> State:
+        """Parse the state tab; rows that don't parse are ignored, so a damaged tab degrades, not fails."""
+        state = cls()
+        for row in rows:
+            cells = [("" if v is None else v) for v in row] + [""] * 6
+            section = str(cells[0]).strip()
+            try:
+                if section == "setting":
+                    state.settings[str(cells[1])] = str(cells[2])
+                elif section == "counter":
+                    state.counters[str(cells[1])] = int(float(cells[2]))
+                elif section == "case":
+                    until = datetime.fromisoformat(str(cells[5])) if cells[5] else None
+                    state.cases[str(cells[1])] = CaseState(str(cells[2]), datetime.fromisoformat(str(cells[3])), str(cells[4]), until)
+                elif section == "log":
+                    state.log.append([str(v) for v in cells[1:5]])
+            except (ValueError, TypeError):
+                continue
+        return state

@@ -1,0 +1,237 @@
+"""One sync: read the workbook, validate, run the engine, write back only what changed.
+
+The orchestration lives here and nowhere else: backends move tables, the engine and report
+decide, the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import engine, report
+from .backends.base import Backend
+from .errors import TabNotFound, UsageError
+from .findings import Finding, column_letter
+from .patch import ApplyResult, GeneratedTab, Patch, RowRef, RowWrite, TabPatch
+from .schema import TabSchema, norm_label, schemas
+from .state import State
+from .table import Sheet, canonical, find_header
+from .template import STATE_TAB
+from .validate import ParsedTab, parse_tab
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SyncReport:
+    workbook: str
+    now: datetime
+    rows_read: dict[str, int] = field(default_factory=dict)  # tab name -> records read
+    new_ids: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    overdue: int = 0
+    due_soon: int = 0
+    changes: list[str] = field(default_factory=list)  # one line per changed cell or tab
+    cells_changed: int = 0
+    tabs_rewritten: list[str] = field(default_factory=list)
+    written: bool = False
+    dry_run: bool = False
+    applied: ApplyResult | None = None
+
+
+def find_tab(sheets: dict[str, Sheet], schema: TabSchema) -> Sheet | None:
+    """The sheet named by the schema's key, English or Chinese name, compared loosely."""
+    wanted = {norm_label(n) for n in schema.names()}
+    return next((s for name, s in sheets.items() if norm_label(name) in wanted), None)
+
+
+def _timezone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise UsageError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai or UTC") from e
+
+
+def to_cell(value: Any, tz: tzinfo) -> Any:
+    """An engine value as stored in a cell: aware datetimes become wall-clock time in the workbook's zone."""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).replace(tzinfo=None, microsecond=0)
+    return value
+
+
+def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]:
+    out = []
+    for f in tab.user_fields:
+        if f.required and f.key not in header.columns:
+            out.append(
+                Finding(sheet.name, header.row, f.label_en, "missing_column",
+                        f"required column {f.label_en!r} ({f.label_zh}) is missing from the header row; add a column headed {f.label_en!r} or {f.key!r}")
+            )
+    for key, cols in header.duplicates.items():
+        for col in cols:
+            label = sheet.cell(header.row, col)
+            out.append(
+                Finding(sheet.name, header.row, f"{label} ({column_letter(col)})", "duplicate_column",
+                        f"a second {tab.by_key[key].label_en!r} column; it is ignored, rename or remove it")
+            )
+    return out
+
+
+def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang: str, report_: SyncReport) -> TabPatch:
+    sheet, header, tab = parsed.sheet, parsed.header, parsed.schema
+    engine_fields = [f for f in tab.engine_fields if f.key in wanted[0]] if wanted else list(tab.engine_fields)
+    columns: dict[str, int] = {}
+    new_headers: dict[int, str] = {}
+    next_col = sheet.width
+    lang_label = {f.key: f.label(lang) for f in tab.fields}
+    for f in tab.engine_fields:
+        if f.key in header.columns:
+            columns[f.key] = header.columns[f.key]
+        elif f in engine_fields:
+            columns[f.key] = next_col
+            new_headers[next_col] = lang_label[f.key]
+            next_col += 1
+    patch = TabPatch(
+        tab=sheet.name,
+        header_row=header.row,
+        id_column=header.columns.get(tab.id_field) if tab.id_field else None,
+        engine_columns={c: sheet.cell(header.row, c) for k, c in columns.items() if c not in new_headers},
+        new_headers=new_headers,
+    )
+    for index, want in enumerate(wanted):
+        row = parsed.rows[index]
+        cells = {}
+        for key, value in want.items():
+            col = columns[key]
+            new = to_cell(value, tz)
+            if canonical(sheet.cell(row, col)) != canonical(new):
+                cells[col] = new
+                report_.changes.append(f"{sheet.name}!{column_letter(col)}{row} {key}: {_show(sheet.cell(row, col))} -> {_show(new)}")
+        if cells:
+            record = parsed.records[index]
+            case_id = record.get(tab.id_field) if tab.id_field else None
+            unique = case_id if case_id and record.get("_unique_id", True) else None
+            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprints[index]), cells))
+    report_.cells_changed += sum(len(w.cells) for w in patch.rows) + len(new_headers)
+    return patch
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(blank)"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
+    if sheet is None or sheet.hidden != tab.hidden:
+        return False
+
+    def trimmed(rows: list[list[Any]]) -> list[list[Any]]:
+        out = [[canonical(v) for v in r] for r in rows]
+        for r in out:
+            while r and r[-1] is None:
+                r.pop()
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+    return trimmed(sheet.rows) == trimmed(tab.rows)
+
+
+def sync(
+    backend: Backend,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    id_prefix: str | None = None,
+    timezone: str | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Sync the workbook behind `backend` as of `now` (timezone-aware); write nothing when `dry_run`."""
+    if now.tzinfo is None:
+        raise UsageError("now must carry a time zone, e.g. 2026-11-22T10:00:00+08:00")
+    step = progress or (lambda _: None)
+    step("reading")
+    sheets = backend.read()
+    result = SyncReport(workbook=backend.describe(), now=now, dry_run=dry_run)
+
+    state_sheet = sheets.get(STATE_TAB)
+    state = State.from_rows(state_sheet.rows) if state_sheet else State()
+    if timezone:
+        _timezone(timezone)
+        state.settings["timezone"] = timezone
+    tz = _timezone(state.settings.get("timezone", "UTC"))
+    lang = state.settings.get("lang", "en")
+    prefix = (id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
+    if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 10:
+        raise UsageError(f"ID prefix {prefix!r} must be 1-10 letters or digits, starting with a letter")
+
+    step("validating")
+    all_schemas = schemas()
+    tabs: dict[str, ParsedTab] = {}
+    extra_findings: list[Finding] = []
+    for key, tab in all_schemas.items():
+        sheet = find_tab(sheets, tab)
+        if sheet is None:
+            if key == "cases":
+                raise TabNotFound(f"{backend.describe()}: no {tab.name_en!r} tab (or {tab.name_zh!r}); add it or create a workbook with `kakosheet init`")
+            continue
+        header = find_header(sheet, tab)
+        if header is None:
+            if any(v is not None for r in sheet.rows for v in r):
+                extra_findings.append(Finding(sheet.name, 0, "", "no_header", f"no header row found in the first rows; put the column names ({', '.join(f.label_en for f in tab.user_fields[:4])}, ...) in row 1"))
+            continue
+        extra_findings += _header_findings(sheet, tab, header)
+        tabs[key] = parse_tab(tab, sheet, header, tz, now)
+        result.rows_read[sheet.name] = len(tabs[key].records)
+
+    step("computing")
+    outcome = engine.run(engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix))
+    outcome.state.settings["last_sync"] = now.isoformat()
+    findings = sorted(set(outcome.findings + extra_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
+    result.findings, result.new_ids = findings, outcome.new_ids
+    result.overdue = sum(c.flag == "OVERDUE" for c in outcome.cases)
+    result.due_soon = sum(c.flag == "DUE_SOON" for c in outcome.cases)
+
+    patch = Patch()
+    if "cases" in tabs:
+        _mark_unique_ids(tabs["cases"], outcome.values["cases"])
+    for key, parsed in tabs.items():
+        tab_patch = _tab_patch(parsed, outcome.values.get(key, []), tz, lang, result)
+        if tab_patch.rows or tab_patch.new_headers:
+            patch.tabs.append(tab_patch)
+    generated = [
+        report.scorecard(outcome.cases, tabs.get("orders"), now, tz, lang),
+        report.problems(findings, now, tz, lang),
+        GeneratedTab(STATE_TAB, outcome.state.to_rows(), hidden=True, header_row=0),
+    ]
+    for gen in generated:
+        if not _same_grid(sheets.get(gen.name), gen):
+            patch.generated.append(gen)
+            result.tabs_rewritten.append(gen.name)
+            result.changes.append(f"{gen.name}: rewritten ({len(gen.rows)} rows)")
+
+    if not dry_run and not patch.is_empty():
+        step("writing")
+        result.applied = backend.apply(patch)
+        result.written = True
+    step("done")
+    return result
+
+
+def _mark_unique_ids(parsed: ParsedTab, wanted: list[dict[str, Any]]) -> None:
+    """Flag records whose ID, as read, appears on no other row: only those are addressed by ID."""
+    seen: dict[str, int] = {}
+    for rec in parsed.records:
+        case_id = rec.get("case_id")
+        if case_id:
+            seen[case_id] = seen.get(case_id, 0) + 1
+    for rec in parsed.records:
+        rec["_unique_id"] = bool(rec.get("case_id")) and seen.get(rec["case_id"], 0) == 1
