@@ -70,14 +70,35 @@ class _Supplier:
     categories: Counter[str] | None = None
 
 
-def scorecard(cases: list[CaseView], orders: ParsedTab | None, now: datetime, tz: tzinfo, lang: str = "en") -> GeneratedTab:
+def _spellings(cases: list[CaseView], master: ParsedTab | None) -> dict[str, str]:
+    """Each supplier's name as shown: as in the Suppliers tab, else as most often typed in Cases."""
+    typed: dict[str, Counter[str]] = {}
+    for c in cases:
+        if c.supplier:
+            typed.setdefault(supplier_key(c.supplier), Counter())[c.supplier] += 1
+    out = {key: names.most_common(1)[0][0] for key, names in typed.items()}
+    for rec in master.records if master is not None else []:
+        if rec.get("supplier"):
+            out[supplier_key(rec["supplier"])] = rec["supplier"]
+    return out
+
+
+def scorecard(
+    cases: list[CaseView],
+    orders: ParsedTab | None,
+    now: datetime,
+    tz: tzinfo,
+    lang: str = "en",
+    master: ParsedTab | None = None,
+) -> GeneratedTab:
     """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval, worst first."""
     suppliers: dict[str, _Supplier] = {}
+    shown = _spellings(cases, master)
 
     def get(name: str) -> _Supplier:
         key = supplier_key(name)
         if key not in suppliers:
-            suppliers[key] = _Supplier(name=name, months=set(), categories=Counter())
+            suppliers[key] = _Supplier(name=shown.get(key, name), months=set(), categories=Counter())
         return suppliers[key]
 
     if orders is not None:

@@ -208,7 +208,7 @@ def sync(
         if tab_patch.rows or tab_patch.new_headers:
             patch.tabs.append(tab_patch)
     generated = [
-        report.scorecard(outcome.cases, tabs.get("orders"), now, tz, lang),
+        report.scorecard(outcome.cases, tabs.get("orders"), now, tz, lang, tabs.get("suppliers")),
         report.problems(findings, now, tz, lang),
         GeneratedTab(STATE_TAB, outcome.state.to_rows(), hidden=True, header_row=0),
     ]

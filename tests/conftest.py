@@ -1,0 +1,68 @@
+"""Shared fixtures: a fixed NOW, workbooks built from records, and helpers to read cells back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kakosheet import sample, template
+from kakosheet.backends.memory import MemoryBackend
+from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.schema import schemas
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def case(**values: Any) -> dict[str, Any]:
+    """A valid case record, with `values` overriding the defaults."""
+    rec: dict[str, Any] = {
+        "reported_at": datetime(2026, 11, 20, 9, 0),
+        "order_no": "KB1001",
+        "supplier": "Acme",
+        "category": "quality_defect",
+        "status": "reported",
+    }
+    rec.update(values)
+    return rec
+
+
+def grid(tab: str, records: list[dict[str, Any]], lang: str = "en") -> list[list[Any]]:
+    """A tab as a grid: header row of labels, then one row per record in schema column order."""
+    fields = schemas()[tab].fields
+    return [[f.label(lang) for f in fields]] + [[r.get(f.key) for f in fields] for r in records]
+
+
+def memory_book(cases: list[dict[str, Any]], **tabs: list[dict[str, Any]]) -> MemoryBackend:
+    """A memory workbook with a Cases tab (and any other tab by key) plus the default Rules and SLA."""
+    book = {"Cases": grid("cases", cases)}
+    for key, records in tabs.items():
+        book[schemas()[key].name_en] = grid(key, records)
+    return MemoryBackend(book)
+
+
+def column(backend: MemoryBackend, tab: str, key: str) -> list[Any]:
+    """The values below the header of the column headed with `key`'s English label."""
+    rows = backend.grid(tab)
+    label = next(f.label_en for s in schemas().values() for f in s.fields if f.key == key and s.name_en == tab)
+    col = rows[0].index(label)
+    return [r[col] if col < len(r) else None for r in rows[1:]]
+
+
+def write_book(path: Path, cases: int = 0, seed: int = 1, lang: str = "en", now: datetime = NOW) -> Path:
+    """A template workbook at `path`, optionally with sample cases."""
+    records = sample.generate(cases, seed, now) if cases else None
+    XlsxBackend(path).create(template.build(lang, records))
+    return path
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def sample_book(tmp_path: Path) -> Path:
+    return write_book(tmp_path / "book.xlsx", cases=120)
