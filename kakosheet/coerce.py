@@ -18,7 +18,7 @@ from typing import Any
 from .schema import Field, norm_label
 
 EXCEL_EPOCH = datetime(1899, 12, 30)
-# Excel serial numbers from 1990-01-01 to 2099-12-31 are taken as dates in date columns.
+# Excel serial numbers from 1990-01-01 to 2100-12-31 are taken as dates in date columns.
 _SERIAL_MIN, _SERIAL_MAX = 32874, 73415
 
 Result = tuple[Any, str | None]
@@ -63,7 +63,7 @@ def to_id(field: Field, value: object, tz: tzinfo) -> Result:
 
 
 _DATE_FORMS = (
-    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?(?:[ T]+(?P<time>.*))?$"),
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?(?:(?:[ T]+|(?<=日))(?P<time>.+))?$"),
     re.compile(r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4})(?:[ T]+(?P<time>.*))?$"),
 )
 _TIME = re.compile(r"^(?P<h>\d{1,2})[:时点](?P<mi>\d{2})分?(?::(?P<s>\d{2})(?:\.\d+)?)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?$")
@@ -94,13 +94,14 @@ def _parse_time(text: str | None) -> tuple[time, timedelta | None] | None:
 def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
     """Dates and times typed in common forms, Excel serials and real date cells -> aware datetime."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=tz)).replace(microsecond=0), None
+        aware = value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+        return _to_second(aware), None
     if isinstance(value, date):
         return datetime.combine(value, time(), tz), None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if _SERIAL_MIN <= value <= _SERIAL_MAX:
-            naive = EXCEL_EPOCH + timedelta(days=float(value))
-            return naive.replace(microsecond=0, tzinfo=tz), None
+            naive = EXCEL_EPOCH + timedelta(seconds=round(float(value) * 86400))
+            return naive.replace(tzinfo=tz), None
         return None, f"the number {clean_text(value)} is not a date; {_DATE_HINT}"
     text = _fold(value)
     for form in _DATE_FORMS:
@@ -118,6 +119,8 @@ def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
                 mo, d = a, b
             elif a == b:
                 mo = d = a
+            elif a > 12 and b > 12:
+                return None, f"{text!r} is not a real date; {_DATE_HINT}"
             else:
                 return None, f"{text!r} is ambiguous (day/month or month/day?); {_DATE_HINT}"
         parsed = _parse_time(m["time"])
@@ -134,12 +137,25 @@ def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
     return None, f"{clean_text(value)!r} is not a date; {_DATE_HINT}"
 
 
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _to_second(value: datetime) -> datetime:
+    """`value` rounded to the nearest second, as spreadsheets store it."""
+    return (value + timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    text = _fold(value).replace(",", "").replace(" ", "")
+    text = _fold(value).replace(" ", "")
+    if "," in text:
+        bare = re.sub(r"^[¥$€£]", "", text)
+        if not _THOUSANDS.match(re.sub(r"(?:元|rmb|usd|cny|eur)$", "", bare, flags=re.I)):
+            return None  # "12,5" could be 12.5 or 125: ask rather than guess
+        text = text.replace(",", "")
     text = re.sub(r"^[¥$€£]|(?:元|rmb|usd|cny|eur)$", "", text, flags=re.IGNORECASE)
     try:
         number = float(text)
@@ -151,7 +167,7 @@ def _number(value: object) -> float | None:
 def to_int(field: Field, value: object, tz: tzinfo) -> Result:
     number = _number(value)
     if number is None or not number.is_integer():
-        return None, f"{clean_text(value)!r} is not a whole number; write digits only, e.g. 3"
+        return None, f"{clean_text(value)!r} is not a whole number; write digits only, e.g. 3 (a comma only between thousands: 1,200)"
     if field.min is not None and number < field.min:
         return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
     return int(number), None
@@ -160,7 +176,7 @@ def to_int(field: Field, value: object, tz: tzinfo) -> Result:
 def to_number(field: Field, value: object, tz: tzinfo) -> Result:
     number = _number(value)
     if number is None:
-        return None, f"{clean_text(value)!r} is not a number; write digits only, e.g. 12.50"
+        return None, f"{clean_text(value)!r} is not a number; write digits only, with a point for decimals, e.g. 12.50"
     if field.min is not None and number < field.min:
         return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
     return number, None
@@ -228,11 +244,15 @@ def to_duration(field: Field, value: object, tz: tzinfo) -> Result:
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY_WORDS = {
+    "¥": "CNY", "￥": "CNY", "RMB": "CNY", "元": "CNY", "人民币": "CNY", "$": "USD", "美元": "USD", "美金": "USD",
+    "€": "EUR", "欧元": "EUR", "£": "GBP", "英镑": "GBP", "日元": "JPY", "港币": "HKD", "港元": "HKD",
+}
 
 
 def to_currency(field: Field, value: object, tz: tzinfo) -> Result:
     text = _fold(value).upper()
-    text = {"¥": "CNY", "RMB": "CNY", "元": "CNY", "$": "USD", "€": "EUR", "£": "GBP"}.get(text, text)
+    text = CURRENCY_WORDS.get(text, text)
     if _CURRENCY.match(text):
         return text, None
     return None, f"{clean_text(value)!r} is not a currency code; write three letters, e.g. USD or CNY"

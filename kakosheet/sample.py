@@ -156,8 +156,10 @@ def generate(cases: int, seed: int, now: datetime, months: int = 6) -> dict[str,
             rec["resolution_notes"] = rng.choice(["Refunded", "已补发", "Supplier replaced the batch"])
         records.append(rec)
 
+    # Mistakes spare the first case of each category, so every category stays covered.
     n_mistakes = max(1, cases * 3 // 100) if cases >= 10 else 0
-    for j, index in enumerate(rng.sample(range(cases), k=min(n_mistakes, cases))):
+    spoilable = range(len(categories), cases) if cases > 2 * len(categories) else range(cases)
+    for j, index in enumerate(rng.sample(spoilable, k=min(n_mistakes, len(spoilable)))):
         key, value = MISTAKES[j % len(MISTAKES)]
         records[index][key] = value
     suppliers = [

@@ -121,10 +121,13 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
 
 
 def _show(value: Any) -> str:
+    value = canonical(value)
     if value is None:
         return "(blank)"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, (int, float)):
+        return str(value)
     text = str(value)
     return repr(text if len(text) <= 60 else text[:57] + "...")
 

@@ -178,9 +178,9 @@ def _letter(col: int) -> str:
 
 
 _VALIDATION_TYPES = {
-    "datetime": ("date", "greaterThan", "DATE(1990,1,1)", "Enter a date, e.g. 2026-11-20 14:30."),
-    "int": ("whole", "greaterThanOrEqual", "0", "Enter a whole number of at least 0."),
-    "number": ("decimal", "greaterThanOrEqual", "0", "Enter a number of at least 0."),
+    "datetime": ("date", "Enter a date, e.g. 2026-11-20 14:30."),
+    "int": ("whole", "Enter a whole number{at_least}."),
+    "number": ("decimal", "Enter a number{at_least}."),
 }
 
 
@@ -234,9 +234,14 @@ def render_template(template: Template) -> Any:
                 dv = DataValidation(type="list", formula1=list_ranges[f.choice_set], allow_blank=True)
                 dv.error = "Pick a value from the list." if template.lang != "zh" else "请从下拉列表中选择。"
             elif f.type in _VALIDATION_TYPES and not f.engine:
-                kind, op, formula, error = _VALIDATION_TYPES[f.type]
-                dv = DataValidation(type=kind, operator=op, formula1=formula, allow_blank=True)
-                dv.error = error
+                kind, error = _VALIDATION_TYPES[f.type]
+                if f.type == "datetime":
+                    dv = DataValidation(type=kind, operator="greaterThan", formula1="DATE(1990,1,1)", allow_blank=True)
+                elif f.min is not None:
+                    dv = DataValidation(type=kind, operator="greaterThanOrEqual", formula1=f"{f.min:g}", allow_blank=True)
+                else:
+                    dv = DataValidation(type=kind, operator="between", formula1="-1E+300", formula2="1E+300", allow_blank=True)
+                dv.error = error.format(at_least=f" of at least {f.min:g}" if f.min is not None else "")
             else:
                 dv = DataValidation(allow_blank=True)
             dv.errorStyle = "warning"

@@ -1,0 +1,108 @@
+"""The command line: exit codes, one-line failures, help texts, and the README kept honest."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from conftest import write_book
+
+from kakosheet.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = "2026-11-22T10:00:00+00:00"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a child process, as cron would run it."""
+    return subprocess.run([sys.executable, "-m", "kakosheet", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_init_then_sync_then_second_sync_writes_nothing(tmp_path: Path) -> None:
+    book = tmp_path / "demo.xlsx"
+    r = run("init", str(book), "--sample", "60", "--seed", "3", "--now", NOW)
+    assert r.returncode == 0, r.stderr
+    r = run("sync", str(book), "--now", NOW)
+    assert r.returncode == 0, r.stderr
+    assert "new IDs: 60" in r.stdout
+    assert re.search(r"findings: [1-9]", r.stdout)  # the sample has mistakes, and that is still success
+    mtime, data = book.stat().st_mtime_ns, book.read_bytes()
+    r = run("sync", str(book), "--now", NOW)
+    assert r.returncode == 0 and "nothing changed" in r.stdout
+    assert book.stat().st_mtime_ns == mtime and book.read_bytes() == data
+
+
+def test_validate_exits_1_with_findings_and_0_without(tmp_path: Path) -> None:
+    bad = write_book(tmp_path / "bad.xlsx", cases=60)
+    r = run("validate", str(bad), "--now", NOW)
+    assert r.returncode == 1
+    assert re.search(r"^Cases row \d+, column .+: ", r.stdout, re.M)
+    clean = write_book(tmp_path / "clean.xlsx")
+    r = run("validate", str(clean), "--now", NOW)
+    assert r.returncode == 0, r.stdout
+    assert "0 finding(s)" in r.stderr
+
+
+def test_dry_run_prints_changes_and_writes_nothing(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx", cases=20)
+    data = book.read_bytes()
+    r = run("sync", str(book), "--now", NOW, "--dry-run")
+    assert r.returncode == 0
+    assert "would write" in r.stdout and "~ Cases!A2 case_id: (blank) -> 'AS-" in r.stdout
+    assert book.read_bytes() == data
+
+
+def test_missing_workbook_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    r = run("sync", str(tmp_path / "nope.xlsx"))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "nope.xlsx" in r.stderr and "kakosheet init" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_corrupt_workbook_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    book = tmp_path / "broken.xlsx"
+    book.write_bytes(b"PK\x03\x04 this is not really a zip")
+    r = run("sync", str(book))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("--debug", "sync", str(book))
+    assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx")
+    assert run("sync", str(book), "--now", "yesterday").returncode == 2
+    assert run("sync", str(book), "--now", "2026-11-22T10:00").returncode == 2  # no offset
+    assert run("sync", str(tmp_path / "b.csv")).returncode == 2
+    assert run("sync", str(book), "--tz", "Mars/Olympus").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx")
+    r = run("init", str(book))
+    assert r.returncode == 1 and "--force" in r.stderr
+    assert run("init", str(book), "--force", "--lang", "zh").returncode == 0
+    assert "售后单" in openpyxl.load_workbook(book).sheetnames
+
+
+COMMANDS = sorted(main.commands)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and len(result.output) > 100
+    assert f"kakosheet {command}" in (ROOT / "README.md").read_text()
+
+
+def test_readme_field_reference_is_generated_from_schemas() -> None:
+    from kakosheet.docs import BEGIN, splice
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert BEGIN in text
+    assert splice(text) == text, "run `python -m kakosheet.docs README.md`"

@@ -1,0 +1,144 @@
+"""The sync on real .xlsx files, including ones written by other software."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import xlsxwriter
+from conftest import NOW, case, grid, write_book
+
+from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.patch import ApplyResult, Patch
+from kakosheet.report import PROBLEMS, SCORECARD
+from kakosheet.schema import schemas
+from kakosheet.sync import sync
+
+ENGINE_LABELS = {f.label_en for s in schemas().values() for f in s.engine_fields}
+
+
+def user_cells(path: Path) -> dict[tuple[str, str], object]:
+    """Every non-empty cell outside engine columns and generated tabs, with its type."""
+    book = openpyxl.load_workbook(path)
+    out = {}
+    for ws in book.worksheets:
+        if ws.title in (SCORECARD, PROBLEMS, "_kakosheet"):
+            continue
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows():
+            for cell in row:
+                label = header[cell.column - 1] if cell.column - 1 < len(header) else None
+                if cell.value is not None and label not in ENGINE_LABELS:
+                    out[(ws.title, cell.coordinate)] = (cell.value, cell.data_type)
+    return out
+
+
+def xlsxwriter_book(path: Path, records: list[dict]) -> Path:
+    """A Cases workbook written by xlsxwriter, with a comment, a formula, a chart and formatting."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Cases")
+    bold = wb.add_format({"bold": True, "bg_color": "#FFF2CC"})
+    date = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    rows = grid("cases", records)
+    user = [i for i, f in enumerate(schemas()["cases"].fields) if not f.engine]
+    for c, i in enumerate(user):
+        ws.write(0, c, rows[0][i], bold)
+    for r, row in enumerate(rows[1:], start=1):
+        for c, i in enumerate(user):
+            value = row[i]
+            if isinstance(value, datetime):
+                ws.write_datetime(r, c, value, date)
+            elif isinstance(value, str):
+                ws.write_string(r, c, value)
+            elif value is not None:
+                ws.write(r, c, value)
+    ws.write_comment(1, 1, "checked by QC lead")
+    ws.write_formula(len(rows) + 1, 7, f"=SUM(H2:H{len(rows)})", None, 3)
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"values": f"=Cases!$H$2:$H${len(rows)}"})
+    ws.insert_chart("AF2", chart)
+    wb.close()
+    return path
+
+
+def test_sync_changes_no_purchaser_cell(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx", cases=80)
+    before = user_cells(book)
+    sync(XlsxBackend(book), NOW)
+    assert user_cells(book) == before
+
+
+def test_typed_formula_text_stays_text_everywhere(tmp_path: Path) -> None:
+    evil = '=HYPERLINK("http://x","y")'
+    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(supplier=evil, description="+1 call", owner="@team"), case(order_no="-5", category="=1+1")])
+    sync(XlsxBackend(path), NOW)
+    book = openpyxl.load_workbook(path)
+    cases = book["Cases"]
+    supplier = [c.value for c in cases[1]].index("Supplier") + 1
+    assert (cases.cell(2, supplier).value, cases.cell(2, supplier).data_type) == (evil, "s")
+    score = book[SCORECARD]
+    cell = next(c for row in score.iter_rows() for c in row if c.value == evil)
+    assert cell.data_type == "s"
+    problems = [c for row in book[PROBLEMS].iter_rows() for c in row if isinstance(c.value, str) and c.value.startswith("=")]
+    assert problems == []  # messages quote the text after a label, and nothing is stored as a formula
+    assert all(c.data_type != "f" for ws in (score, book[PROBLEMS]) for row in ws.iter_rows() for c in row)
+
+
+def test_workbook_from_xlsxwriter_keeps_its_cells_comment_and_formula(tmp_path: Path) -> None:
+    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(order_no=f"KB{i}", qty_affected=i) for i in range(1, 6)])
+    before = user_cells(path)
+    result = sync(XlsxBackend(path), NOW)
+    assert len(result.new_ids) == 6  # the totals row is not dropped: it is tracked and flagged
+    assert {f.code for f in result.findings if f.row == 8} == {"required"}
+    assert user_cells(path) == before
+    ws = openpyxl.load_workbook(path)["Cases"]
+    assert ws["B2"].comment is not None and "QC lead" in ws["B2"].comment.text
+    assert ws["H8"].value == "=SUM(H2:H6)"
+    header = [c.value for c in ws[1]]
+    assert header.index("Case ID") == len(schemas()["cases"].user_fields)  # added after the last used column
+
+
+def test_edit_saved_between_read_and_write_is_kept_and_ids_land_on_their_rows(tmp_path: Path) -> None:
+    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(order_no="KB1"), case(order_no="KB2")])
+
+    class PurchaserSavesMeanwhile(XlsxBackend):
+        def apply(self, patch: Patch) -> ApplyResult:
+            book = openpyxl.load_workbook(self.path)
+            book["Cases"].insert_rows(2)
+            book["Cases"]["D2"] = "KB-typed-meanwhile"  # Order no.
+            book.save(self.path)
+            return super().apply(patch)
+
+    sync(PurchaserSavesMeanwhile(path), NOW)
+    ws = openpyxl.load_workbook(path)["Cases"]
+    header = [c.value for c in ws[1]]
+    id_col = header.index("Case ID") + 1
+    order_col = header.index("Order no.") + 1
+    by_order = {ws.cell(r, order_col).value: ws.cell(r, id_col).value for r in range(2, 5)}
+    assert by_order == {"KB-typed-meanwhile": None, "KB1": "AS-202611-00001", "KB2": "AS-202611-00002"}
+
+
+def test_write_is_atomic_replace_and_keeps_permissions(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "b.xlsx", cases=10)
+    os.chmod(path, 0o640)
+    inode = path.stat().st_ino
+    sync(XlsxBackend(path), NOW)
+    assert path.stat().st_ino != inode  # a new file renamed over the old one
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.xlsx"]  # no temporary file left behind
+
+
+def test_chinese_template_round_trip(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "zh.xlsx", cases=30, lang="zh")
+    result = sync(XlsxBackend(path), NOW)
+    assert len(result.new_ids) == 30
+    book = openpyxl.load_workbook(path)
+    header = [c.value for c in book["售后单"][1]]
+    assert header[0] == "售后单号"
+    suggested = {book["售后单"].cell(r, header.index("推荐责任方") + 1).value for r in range(2, 32)}
+    assert suggested <= {"供应商", "仓库", "物流商", "采购", "客户", "海关", "不可抗力", None}
+    assert book[SCORECARD]["B2"].value == "供应商"
+    again = sync(XlsxBackend(path), NOW)
+    assert again.changes == []
