@@ -31,3 +31,15 @@ class SchemaError(KakosheetError):
 
 class UsageError(KakosheetError):
     """An option or argument has a value the command cannot use."""
+
+
+class WorkbookChanged(KakosheetError):
+    """Someone saved the workbook between the sync's read and its write; the sync starts over."""
+
+
+class WorkbookOpen(KakosheetError):
+    """The workbook is open in Excel, WPS or LibreOffice, which would overwrite the sync's write."""
+
+
+class WorkbookLocked(KakosheetError):
+    """Another sync of the same workbook is running."""

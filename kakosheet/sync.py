@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import engine, report
 from .backends.base import Backend
-from .errors import TabNotFound, UsageError
+from .errors import TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
 from .patch import ApplyResult, GeneratedTab, Patch, RowRef, RowWrite, TabPatch
 from .schema import TabSchema, norm_label, schemas
@@ -148,6 +148,9 @@ def _same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
     return trimmed(sheet.rows) == trimmed(tab.rows)
 
 
+MAX_ATTEMPTS = 3
+
+
 def sync(
     backend: Backend,
     now: datetime,
@@ -157,9 +160,32 @@ def sync(
     timezone: str | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Sync the workbook behind `backend` as of `now` (timezone-aware); write nothing when `dry_run`."""
+    """Sync the workbook behind `backend` as of `now` (timezone-aware); write nothing when `dry_run`.
+
+    Holds the backend's lock throughout. When someone saves the workbook between the read and
+    the write, the sync reads it again and redoes the work, up to MAX_ATTEMPTS times.
+    """
     if now.tzinfo is None:
         raise UsageError("now must carry a time zone, e.g. 2026-11-22T10:00:00+08:00")
+    with backend.locked():
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return _sync_once(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress)
+            except WorkbookChanged as e:
+                if attempt == MAX_ATTEMPTS:
+                    raise WriteConflict(f"{e}, {MAX_ATTEMPTS} times in a row; nothing was written, sync again when it is quiet") from e
+    raise AssertionError("unreachable")
+
+
+def _sync_once(
+    backend: Backend,
+    now: datetime,
+    *,
+    dry_run: bool,
+    id_prefix: str | None,
+    timezone: str | None,
+    progress: Progress | None,
+) -> SyncReport:
     step = progress or (lambda _: None)
     step("reading")
     sheets = backend.read()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import openpyxl
+import pytest
 import xlsxwriter
 from conftest import NOW, case, grid, write_book
 
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.errors import WorkbookLocked, WorkbookOpen, WriteConflict
 from kakosheet.patch import ApplyResult, Patch
 from kakosheet.report import PROBLEMS, SCORECARD
 from kakosheet.schema import schemas
@@ -100,24 +103,41 @@ def test_workbook_from_xlsxwriter_keeps_its_cells_comment_and_formula(tmp_path: 
     assert header.index("Case ID") == len(schemas()["cases"].user_fields)  # added after the last used column
 
 
-def test_edit_saved_between_read_and_write_is_kept_and_ids_land_on_their_rows(tmp_path: Path) -> None:
-    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(order_no="KB1"), case(order_no="KB2")])
+class SavesMeanwhile(XlsxBackend):
+    """A purchaser saves the workbook (a row inserted at the top) while the sync is computing."""
 
-    class PurchaserSavesMeanwhile(XlsxBackend):
-        def apply(self, patch: Patch) -> ApplyResult:
+    times = 1
+
+    def apply(self, patch: Patch) -> ApplyResult:
+        if self.times:
+            self.times -= 1
             book = openpyxl.load_workbook(self.path)
             book["Cases"].insert_rows(2)
-            book["Cases"]["D2"] = "KB-typed-meanwhile"  # Order no.
+            book["Cases"]["D2"] = f"KB-typed-meanwhile-{self.times}"  # Order no.
             book.save(self.path)
-            return super().apply(patch)
+        return super().apply(patch)
 
-    sync(PurchaserSavesMeanwhile(path), NOW)
+
+def test_edit_saved_between_read_and_write_is_kept_and_the_sync_redone(tmp_path: Path) -> None:
+    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(order_no="KB1"), case(order_no="KB2")])
+    result = sync(SavesMeanwhile(path), NOW)
     ws = openpyxl.load_workbook(path)["Cases"]
     header = [c.value for c in ws[1]]
-    id_col = header.index("Case ID") + 1
-    order_col = header.index("Order no.") + 1
+    id_col, order_col = header.index("Case ID") + 1, header.index("Order no.") + 1
     by_order = {ws.cell(r, order_col).value: ws.cell(r, id_col).value for r in range(2, 5)}
-    assert by_order == {"KB-typed-meanwhile": None, "KB1": "AS-202611-00001", "KB2": "AS-202611-00002"}
+    assert by_order == {"KB-typed-meanwhile-0": "AS-202611-00001", "KB1": "AS-202611-00002", "KB2": "AS-202611-00003"}
+    assert result.new_ids == list(by_order.values())
+
+
+def test_workbook_saved_during_every_attempt_is_never_overwritten(tmp_path: Path) -> None:
+    path = xlsxwriter_book(tmp_path / "x.xlsx", [case(order_no="KB1")])
+    backend = SavesMeanwhile(path)
+    backend.times = 5
+    with pytest.raises(WriteConflict, match="saved by someone else"):
+        sync(backend, NOW)
+    ws = openpyxl.load_workbook(path)["Cases"]
+    assert [ws.cell(r, 4).value for r in range(2, 6)] == [f"KB-typed-meanwhile-{n}" for n in (2, 3, 4)] + ["KB1"]
+    assert "Case ID" not in [c.value for c in ws[1]]
 
 
 def test_write_is_atomic_replace_and_keeps_permissions(tmp_path: Path) -> None:
@@ -127,7 +147,41 @@ def test_write_is_atomic_replace_and_keeps_permissions(tmp_path: Path) -> None:
     sync(XlsxBackend(path), NOW)
     assert path.stat().st_ino != inode  # a new file renamed over the old one
     assert path.stat().st_mode & 0o777 == 0o640
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.xlsx"]  # no temporary file left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".~")]  # no temporary file left behind
+
+
+def test_previous_versions_are_kept_as_backups_the_last_few(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "b.xlsx", cases=5)
+    versions = [path.read_bytes()]
+    backend = XlsxBackend(path, backups=2)
+    for hours in range(4):
+        sync(backend, NOW + timedelta(days=hours))
+        versions.append(path.read_bytes())
+    backups = sorted((tmp_path / ".kakosheet-backups").iterdir())
+    assert len(backups) == 2
+    assert [b.read_bytes() for b in backups] == versions[-3:-1]
+
+
+def test_second_sync_waits_for_the_lock_then_gives_up_with_a_clear_message(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "b.xlsx", cases=5)
+    with XlsxBackend(path).locked():
+        started = time.monotonic()
+        with pytest.raises(WorkbookLocked, match="another kakosheet sync"):
+            sync(XlsxBackend(path, lock_timeout=0.5), NOW)
+        assert time.monotonic() - started >= 0.5
+    sync(XlsxBackend(path, lock_timeout=0.5), NOW)  # free again
+
+
+@pytest.mark.parametrize("lock_name", ["~$b.xlsx", ".~lock.b.xlsx#"], ids=["excel", "libreoffice"])
+def test_workbook_open_in_an_office_program_is_not_written(tmp_path: Path, lock_name: str) -> None:
+    path = write_book(tmp_path / "b.xlsx", cases=5)
+    (tmp_path / lock_name).write_bytes(b"\x05alice" if lock_name.startswith("~$") else b",alice,host,22.11.2026 10:00,file:///x;")
+    data = path.read_bytes()
+    with pytest.raises(WorkbookOpen, match="alice"):
+        sync(XlsxBackend(path), NOW)
+    assert path.read_bytes() == data
+    sync(XlsxBackend(path, ignore_office_locks=True), NOW)
+    assert path.read_bytes() != data
 
 
 def test_chinese_template_round_trip(tmp_path: Path) -> None:

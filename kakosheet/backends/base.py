@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..patch import ApplyResult, Patch
@@ -15,10 +16,18 @@ class Backend(Protocol):
         """The workbook as the user named it, for messages."""
         ...
 
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the workbook for one sync: no other sync reads or writes it meanwhile."""
+        ...
+
     def read(self) -> dict[str, Sheet]:
         """Every tab of the workbook, by name, in workbook order."""
         ...
 
     def apply(self, patch: Patch) -> ApplyResult:
-        """Write `patch` atomically: all of it or, on failure, none of it."""
+        """Write `patch` atomically: all of it or, on failure, none of it.
+
+        Raises WorkbookChanged when the workbook was saved by someone else since `read`
+        in a way the backend cannot merge; the sync then reads again and starts over.
+        """
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -19,6 +20,9 @@ class MemoryBackend:
 
     def describe(self) -> str:
         return "memory workbook"
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def read(self) -> dict[str, Sheet]:
         return copy.deepcopy(self.sheets)

@@ -1,28 +1,51 @@
 """Excel workbooks on disk (.xlsx, .xlsm).
 
-Reads every tab with python-calamine (fast, cached formula values). Writes a patch by
-loading the book with openpyxl, checking that each row is still where it was read, setting
-only the engine's cells and the generated tabs, and saving to a temporary file in the same
-folder that is fsynced and renamed over the original, so the workbook is always either the
-old or the new one.
+Reads every tab with python-calamine (fast, cached formula values). Writes by patching the
+package (xlsxpkg.py): only the engine's cells, the generated tabs and what adding them needs;
+every other part of the file is copied as it is, so photos, charts, comments, VBA and the rest
+survive. The new package goes to a temporary file in the same folder, is fsynced and renamed
+over the original, so the workbook is always either the old or the new one; the old one is kept
+as a backup. A lock file keeps two syncs of one workbook from interleaving, and a workbook
+saved by someone between the sync's read and its write is never overwritten: the write is
+refused (WorkbookChanged) and the sync starts over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import re
+import shutil
 import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnreadableWorkbook, WorkbookExists, WorkbookNotFound
+from ..errors import (
+    UnreadableWorkbook,
+    WorkbookChanged,
+    WorkbookExists,
+    WorkbookLocked,
+    WorkbookNotFound,
+    WorkbookOpen,
+)
 from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
 from ..table import Sheet
 from ..template import LISTS_TAB, STATE_TAB, Template
+from . import xlsxpkg
 
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 ENGINE_FILL = "E7E6E6"
 HEADER_FILL = "DDEBF7"
+TEMP_PREFIX = ".~kakosheet."
+BACKUP_DIR = ".kakosheet-backups"
+ENGINE_HEADER_FONT = '<font><b/><i/><sz val="11"/><color rgb="FF595959"/></font>'
+ENGINE_HEADER_FILL = f'<fill><patternFill patternType="solid"><fgColor rgb="FF{ENGINE_FILL}"/><bgColor indexed="64"/></patternFill></fill>'
 
 
 def _cell(value: Any) -> Any:
@@ -31,12 +54,86 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _stamp(path: Path) -> tuple[int, int, int, str]:
+    """What identifies one saved version of the file: size, mtime, inode and content hash."""
+    st = path.stat()
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return (st.st_size, st.st_mtime_ns, st.st_ino, digest.hexdigest())
+
+
+def office_lock_files(path: Path) -> list[Path]:
+    """Lock files Excel, WPS or LibreOffice keep next to a workbook they have open."""
+    name = path.name
+    candidates = [path.with_name(f"~${name}"), path.with_name(f".~lock.{name}#")]
+    if len(name) > 2:
+        candidates.append(path.with_name(f"~${name[2:]}"))
+    return [p for p in candidates if p.exists()]
+
+
+def _lock_owner(lock: Path) -> str:
+    try:
+        raw = lock.read_bytes()[:200]
+    except OSError:
+        return ""
+    if lock.name.startswith(".~lock."):
+        parts = raw.decode("utf-8", "replace").split(",")
+        return parts[1] if len(parts) > 1 else ""
+    if raw[:1] and 0 < raw[0] < 60:
+        return raw[1 : 1 + raw[0]].decode("latin-1", "replace").strip()
+    return ""
+
+
 class XlsxBackend:
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        backups: int = 3,
+        lock_timeout: float = 60.0,
+        ignore_office_locks: bool = False,
+    ):
         self.path = Path(path)
+        self.backups = backups
+        self.lock_timeout = lock_timeout
+        self.ignore_office_locks = ignore_office_locks
+        self._read_stamp: tuple[int, int, int, str] | None = None
+        self._read_sheets: dict[str, Sheet] = {}
 
     def describe(self) -> str:
         return str(self.path)
+
+    # -- locking -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the workbook's sync lock; wait up to `lock_timeout` seconds for another sync."""
+        if not self.path.parent.exists():
+            raise WorkbookNotFound(f"{self.path}: no such folder")
+        lock_path = self.path.with_name(f".{self.path.name}.kakosheet.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WorkbookLocked(
+                            f"{self.path}: another kakosheet sync has held it for over {self.lock_timeout:g}s; "
+                            "wait for it to finish or raise --lock-timeout"
+                        ) from None
+                    time.sleep(0.1)
+            self._remove_stale_temps()
+            yield
+        finally:
+            os.close(fd)
+
+    def _remove_stale_temps(self) -> None:
+        for stale in self.path.parent.glob(f"{TEMP_PREFIX}{self.path.stem}.*{self.path.suffix}"):
+            stale.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -45,6 +142,7 @@ class XlsxBackend:
 
         if not self.path.exists():
             raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
+        stamp = _stamp(self.path)
         try:
             book = CalamineWorkbook.from_path(str(self.path))
         except Exception as e:  # calamine raises its own error types for every kind of bad file
@@ -59,43 +157,150 @@ class XlsxBackend:
                 raw = []
             rows = [[_cell(v) for v in r] for r in raw]
             out[meta.name] = Sheet(meta.name, rows, hidden=meta.visible != SheetVisibleEnum.Visible)
+        self._read_stamp, self._read_sheets = stamp, out
         return out
 
     # -- writing -----------------------------------------------------------------------
 
-    def apply(self, patch: Patch) -> ApplyResult:
-        import openpyxl
+    def _check_unchanged(self) -> None:
+        if self._read_stamp is None or not self.path.exists() or _stamp(self.path) != self._read_stamp:
+            raise WorkbookChanged(f"{self.path} was saved by someone else during the sync")
 
+    def _check_not_open(self) -> None:
+        if self.ignore_office_locks:
+            return
+        locks = office_lock_files(self.path)
+        if locks:
+            owner = _lock_owner(locks[0])
+            by = f" by {owner}" if owner else ""
+            raise WorkbookOpen(
+                f"{self.path} is open in Excel, WPS or LibreOffice{by} (lock file {locks[0].name}); "
+                "close it and sync again, or the next save there would undo this sync"
+            )
+
+    def apply(self, patch: Patch) -> ApplyResult:
         result = ApplyResult()
         if patch.is_empty():
             return result
-        current = self.read([t.tab for t in patch.tabs])
-        planned = {t.tab: plan_writes(current[t.tab], t, result) for t in patch.tabs if t.tab in current}
-        book = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm", rich_text=True)
-        for tab in patch.tabs:
-            if tab.tab not in book.sheetnames:
-                result.skipped_tabs.append(tab.tab)
-                continue
-            ws = book[tab.tab]
-            for row, col, value in planned.get(tab.tab, []):
-                cell = ws.cell(row=row, column=col + 1)
-                _set(cell, value)
-                if row == tab.header_row:
-                    _style_engine_header(cell)
-        for gen in patch.generated:
-            _replace_tab(book, gen)
-        self._save(book)
+        self._check_not_open()
+        self._check_unchanged()
+        try:
+            pkg = xlsxpkg.Package.open(str(self.path))
+        except (xlsxpkg.PackageError, KeyError) as e:
+            raise UnreadableWorkbook(f"{self.path}: cannot be patched ({e}); open and re-save it in Excel or WPS") from e
+        with pkg.zf:
+            replaced, removed = self._build(pkg, patch, result)
+            self._write(pkg, replaced, removed)
         return result
 
-    def _save(self, book: Any) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".~{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+    def _build(self, pkg: xlsxpkg.Package, patch: Patch, result: ApplyResult) -> tuple[dict[str, bytes], set[str]]:
+        wb_rels_part = pkg.rels_part(pkg.workbook_part)
+        wb_rels = pkg.read(wb_rels_part).decode("utf-8")
+        styles_part = next(
+            (xlsxpkg._resolve(os.path.dirname(pkg.workbook_part), r["Target"]) for r in xlsxpkg._relationships(wb_rels) if r["Type"].endswith("/styles")),
+            None,
+        )
+        styles = xlsxpkg.Styles(pkg.read(styles_part) if styles_part and pkg.has(styles_part) else None)
+        replaced: dict[str, bytes] = {}
+        removed: set[str] = set()
+        formula = False
+        engine_header = None
+        for tab in patch.tabs:
+            entry = pkg.sheets.get(tab.tab)
+            if entry is None or tab.tab not in self._read_sheets:
+                result.skipped_tabs.append(tab.tab)
+                continue
+            cells: dict[int, dict[int, Any]] = defaultdict(dict)
+            for row, col, value in plan_writes(self._read_sheets[tab.tab], tab, result):
+                cells[row][col] = value
+            if not cells:
+                continue
+            if tab.new_headers and engine_header is None:
+                engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
+            sheet_patch = xlsxpkg.SheetPatch(dict(cells), tab.header_row, engine_header)
+            xml, had_formula = xlsxpkg.patch_worksheet(pkg.read(entry.part), sheet_patch, styles, pkg.date1904)
+            replaced[entry.part] = xml
+            formula |= had_formula
+        structure = xlsxpkg.Structure(
+            pkg.read(pkg.workbook_part).decode("utf-8"), wb_rels, pkg.read("[Content_Types].xml").decode("utf-8")
+        )
+        taken = set(pkg.zf.namelist())
+        for gen in patch.generated:
+            xml = xlsxpkg.generated_sheet_xml(gen, styles, pkg.date1904)
+            entry = pkg.sheets.get(gen.name)
+            if entry is not None:
+                replaced[entry.part] = xml
+                rels = pkg.rels_part(entry.part)
+                if pkg.has(rels):
+                    removed.add(rels)
+                structure.set_hidden(gen.name, gen.hidden)
+            else:
+                n = 1
+                while f"xl/worksheets/sheet{n}.xml" in taken:
+                    n += 1
+                part = f"xl/worksheets/sheet{n}.xml"
+                taken.add(part)
+                structure.add_sheet(gen.name, part, gen.hidden)
+                replaced[part] = xml
+        if formula:
+            for rel in xlsxpkg._relationships(wb_rels):
+                if rel["Type"] == xlsxpkg.CALC_CHAIN_TYPE:
+                    part = xlsxpkg._resolve(os.path.dirname(pkg.workbook_part), rel["Target"])
+                    removed.add(part)
+                    structure.drop_calc_chain(part)
+        if structure.changed:
+            replaced[pkg.workbook_part] = structure.workbook.encode("utf-8")
+            replaced[wb_rels_part] = structure.rels.encode("utf-8")
+            replaced["[Content_Types].xml"] = structure.content_types.encode("utf-8")
+        if styles.changed:
+            replaced[styles_part or "xl/styles.xml"] = styles.xml.encode("utf-8")
+        return replaced, removed
+
+    def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, bytes], removed: set[str]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                xlsxpkg.write_package(pkg, fh, replaced, removed)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._replace(Path(tmp))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _replace(self, tmp: Path) -> None:
+        """Rename `tmp` over the workbook, unless someone saved it meanwhile; keep the old one as a backup."""
+        self._check_unchanged()
+        os.chmod(tmp, self.path.stat().st_mode & 0o777)
+        self._backup()
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self._read_stamp = None
+
+    def _backup(self) -> None:
+        if self.backups <= 0:
+            return
+        folder = self.path.parent / BACKUP_DIR
+        folder.mkdir(exist_ok=True)
+        saved = datetime.fromtimestamp(self.path.stat().st_mtime).strftime("%Y%m%d-%H%M%S-%f")
+        target = folder / f"{self.path.stem}.{saved}{self.path.suffix}"
+        if not target.exists():
+            try:
+                os.link(self.path, target)
+            except OSError:
+                shutil.copy2(self.path, target)
+        pattern = re.compile(rf"^{re.escape(self.path.stem)}\.\d{{8}}-\d{{6}}-\d{{6}}{re.escape(self.path.suffix)}$")
+        kept = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+        for old in kept[: max(0, len(kept) - self.backups)]:
+            old.unlink(missing_ok=True)
+
+    def _save_new(self, book: Any) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 book.save(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            if self.path.exists():
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
         except BaseException:
@@ -107,7 +312,7 @@ class XlsxBackend:
         if self.path.exists() and not force:
             raise WorkbookExists(f"{self.path} already exists; pass --force to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._save(render_template(template))
+        self._save_new(render_template(template))
 
 
 def _fsync_dir(folder: Path) -> None:
