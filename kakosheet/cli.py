@@ -142,10 +142,21 @@ def _summary(result: SyncReport) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--id-prefix", default=None, help="Prefix of new case IDs (default: the workbook's, set by init).")
 @click.option("--tz", "timezone", default=None, help="Change the workbook's time zone (IANA name); stored in the workbook.")
-def sync_command(book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None) -> None:
-    """Validate BOOK.xlsx, assign case IDs, flag overdue stages and rebuild the summary tabs."""
+@click.option("--backups", type=click.IntRange(min=0), default=3, show_default=True, help="How many previous versions to keep in .kakosheet-backups/ next to BOOK (0: none).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60, show_default=True, help="Seconds to wait for another sync of BOOK to finish.")
+@click.option("--ignore-open", is_flag=True, help="Write even when Excel, WPS or LibreOffice lock files say BOOK is open.")
+def sync_command(
+    book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None, backups: int, lock_timeout: float, ignore_open: bool
+) -> None:
+    """Validate BOOK.xlsx, assign case IDs, flag overdue stages and rebuild the summary tabs.
+
+    Only the engine's cells and the generated tabs are written; everything else in the file
+    (photos, charts, comments, formatting, macros) is kept as it is. The write is atomic and
+    never overwrites a save made while the sync ran.
+    """
     step, _ = _progress()
-    result = sync(open_backend(book), _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
+    backend = open_backend(book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open)
+    result = sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
     _summary(result)
     if dry_run:
         for line in result.changes[:MAX_CHANGE_LINES]:

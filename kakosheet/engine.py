@@ -6,6 +6,7 @@ is what makes a second sync with no edits change nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -13,7 +14,7 @@ from typing import Any
 
 from .coerce import Duration, format_span, to_duration
 from .findings import Finding
-from .schema import schemas
+from .schema import choice_sets, schemas
 from .state import CaseState, State
 from .template import default_rules, default_sla
 from .validate import ParsedTab
@@ -140,7 +141,6 @@ def assign_ids(tab: ParsedTab, state: State, now: datetime, tz: tzinfo, prefix: 
             state.record(now, fresh, "id_replaced", repr(rec["_raw_id"]))
         else:
             note = ""
-            state.record(now, fresh, "id_assigned")
         if note:
             state.cases[fresh] = CaseState("", now, note, now + timedelta(days=NOTE_DAYS))
         first_row[fresh] = tab.rows[index]
@@ -184,8 +184,13 @@ def _pick_limit(rows: list[dict[str, Any]], stage: str, case: dict[str, Any]) ->
 def _label(choice_set: str, key: str | None, lang: str) -> str | None:
     if key is None or lang != "zh":
         return key
-    field_ = next(f for t in schemas().values() for f in t.fields if f.choice_set == choice_set)
-    return next((c.zh for c in field_.choices if c.key == key), key)
+    return choice_labels(choice_set).get(key, key)
+
+
+@functools.cache
+def choice_labels(choice_set: str) -> dict[str, str]:
+    """Choice key -> Chinese label of one choice list."""
+    return {c.key: c.zh for c in choice_sets()[choice_set]}
 
 
 def _check_case_refs(tab: ParsedTab | None, known: set[str], findings: list[Finding]) -> None:
@@ -219,9 +224,13 @@ def run(inputs: Inputs) -> Result:
         reships = _latest_reships(inputs.tabs.get("reshipments"))
         rules, sla = _rules(inputs.tabs), _sla(inputs)
         rows = []
+        by_row: dict[int, list[str]] = {}
+        for f in cases.findings:
+            by_row.setdefault(f.row, []).append(f.cell_text())
+        decide = _Decisions(rules, sla)
         for index, (rec, case_id) in enumerate(zip(cases.records, ids, strict=True)):
-            out, view = _case(rec, case_id, cases.rows[index], state, rules, sla, reships, now, lang)
-            notes = [f.cell_text() for f in cases.findings if f.row == cases.rows[index]]
+            out, view = _case(rec, case_id, cases.rows[index], state, decide, reships, now, lang)
+            notes = list(by_row.get(cases.rows[index], []))
             kept = state.cases.get(case_id)
             if kept and kept.note and kept.note_until and now < kept.note_until:
                 notes.append(kept.note)
@@ -256,23 +265,44 @@ def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
     return out
 
 
+RULE_KEYS = ("category", "detected_at", "packaging_damaged")
+
+
+class _Decisions:
+    """Rule and time-limit look-ups, remembered per combination of the facts they depend on."""
+
+    def __init__(self, rules: list[dict[str, Any]], sla: list[dict[str, Any]]):
+        self.rules = [({k: r.get(k) for k in RULE_KEYS}, r) for r in rules]
+        self.sla = sla
+        self._rules: dict[tuple, dict[str, Any] | None] = {}
+        self._limits: dict[tuple, Duration | None] = {}
+
+    def rule(self, facts: dict[str, Any]) -> dict[str, Any] | None:
+        key = tuple(facts.get(k) for k in RULE_KEYS)
+        if key not in self._rules:
+            self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
+        return self._rules[key]
+
+    def limit(self, stage: str, facts: dict[str, Any]) -> Duration | None:
+        key = (stage, facts.get("category"), facts.get("priority"))
+        if key not in self._limits:
+            self._limits[key] = _pick_limit(self.sla, stage, facts)
+        return self._limits[key]
+
+
 def _case(
     rec: dict[str, Any],
     case_id: str,
     row: int,
     state: State,
-    rules: list[dict[str, Any]],
-    sla: list[dict[str, Any]],
+    decide: _Decisions,
     reships: dict[str, str],
     now: datetime,
     lang: str,
 ) -> tuple[dict[str, Any], CaseView]:
     status = rec.get("status") or "reported"
     facts = dict(rec, priority=rec.get("priority") or "normal", status=status)
-    rule = next(
-        (r for r in rules if _matches({k: r.get(k) for k in ("category", "detected_at", "packaging_damaged")}, facts)),
-        None,
-    )
+    rule = decide.rule(facts)
     reported = rec.get("reported_at")
     kept = state.cases.get(case_id)
     if kept is not None and kept.status == status:
@@ -286,10 +316,10 @@ def _case(
     due: datetime | None = None
     limit_span: timedelta | None = None
     if status not in NO_CLOCK:
-        stage_limit = _pick_limit(sla, status, facts)
+        stage_limit = decide.limit(status, facts)
         if stage_limit is not None:
             due, limit_span = _due(since, stage_limit), _limit_span(since, stage_limit)
-        cycle = _pick_limit(sla, "cycle", facts)
+        cycle = decide.limit("cycle", facts)
         if cycle is not None and reported is not None and status not in DONE:
             cycle_due = _due(reported, cycle)
             if due is None or cycle_due < due:

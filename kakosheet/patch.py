@@ -110,10 +110,10 @@ class RowLocator:
             self._ids = defaultdict(list)
             col = self.patch.id_column
             if col is not None:
-                for r in range(self.patch.header_row + 1, len(self.sheet.rows) + 1):
-                    v = canonical(self.sheet.cell(r, col))
-                    if v is not None:
-                        self._ids[str(v).strip()].append(r)
+                for r, cells in enumerate(self.sheet.rows[self.patch.header_row :], start=self.patch.header_row + 1):
+                    v = cells[col] if col < len(cells) else None
+                    if v is not None and v != "":
+                        self._ids[str(canonical(v)).strip()].append(r)
         return self._ids
 
     def _fp_index(self) -> dict[str, list[int]]:

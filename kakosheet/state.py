@@ -8,7 +8,6 @@ Stored as plain text rows so that any backend can keep it and a person can read 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ TITLE = "kakosheet state: written by kakosheet sync, do not edit"
 DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class CaseState:
     status: str
     since: datetime
@@ -34,7 +33,8 @@ class State:
     log: list[list[str]] = field(default_factory=list)  # [at, case_id, event, detail]
 
     def copy(self) -> State:
-        return copy.deepcopy(self)
+        """A copy whose containers can change without touching this one (CaseState is immutable)."""
+        return State(dict(self.settings), dict(self.counters), dict(self.cases), list(self.log))
 
     def record(self, at: datetime, case_id: str, event: str, detail: str = "") -> None:
         self.log.append([at.isoformat(), case_id, event, detail])

@@ -26,6 +26,23 @@ from .validate import ParsedTab, parse_tab
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Change:
+    """One cell (or tab) a sync changes; formatted only when shown."""
+
+    tab: str
+    row: int  # 1-based row, 0 for a whole tab
+    col: int  # 0-based column
+    key: str  # field key, or what happened to the tab
+    old: Any = None
+    new: Any = None
+
+    def __str__(self) -> str:
+        if not self.row:
+            return f"{self.tab}: {self.key}"
+        return f"{self.tab}!{column_letter(self.col)}{self.row} {self.key}: {_show(self.old)} -> {_show(self.new)}"
+
+
 @dataclass
 class SyncReport:
     workbook: str
@@ -35,7 +52,7 @@ class SyncReport:
     findings: list[Finding] = field(default_factory=list)
     overdue: int = 0
     due_soon: int = 0
-    changes: list[str] = field(default_factory=list)  # one line per changed cell or tab
+    changes: list[Change] = field(default_factory=list)  # one per changed cell or rewritten tab
     cells_changed: int = 0
     tabs_rewritten: list[str] = field(default_factory=list)
     written: bool = False
@@ -104,18 +121,20 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
     )
     for index, want in enumerate(wanted):
         row = parsed.rows[index]
+        current = sheet.rows[row - 1]
         cells = {}
         for key, value in want.items():
             col = columns[key]
             new = to_cell(value, tz)
-            if canonical(sheet.cell(row, col)) != canonical(new):
+            old = current[col] if col < len(current) else None
+            if old != new and canonical(old) != canonical(new):
                 cells[col] = new
-                report_.changes.append(f"{sheet.name}!{column_letter(col)}{row} {key}: {_show(sheet.cell(row, col))} -> {_show(new)}")
+                report_.changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
             record = parsed.records[index]
             case_id = record.get(tab.id_field) if tab.id_field else None
             unique = case_id if case_id and record.get("_unique_id", True) else None
-            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprints[index]), cells))
+            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprint(index)), cells))
     report_.cells_changed += sum(len(w.cells) for w in patch.rows) + len(new_headers)
     return patch
 
@@ -245,7 +264,7 @@ def _sync_once(
         if not _same_grid(sheets.get(gen.name), gen):
             patch.generated.append(gen)
             result.tabs_rewritten.append(gen.name)
-            result.changes.append(f"{gen.name}: rewritten ({len(gen.rows)} rows)")
+            result.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows)"))
 
     if not dry_run and not patch.is_empty():
         step("writing")

@@ -59,11 +59,15 @@ def canonical(value: Any) -> Any:
 
 
 def fingerprint(cells: list[Any], skip: frozenset[int] | set[int] = frozenset()) -> str:
-    """A short hash of a row's cells, leaving out the columns in `skip` (the engine's)."""
-    parts = [repr(canonical(v)) for i, v in enumerate(cells) if i not in skip]
-    while parts and parts[-1] == "None":
-        parts.pop()
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=10).hexdigest()
+    """A short hash of a row's cells as one backend reads them, leaving out the columns in `skip` (the engine's).
+
+    Only ever compared with fingerprints made from the same backend's reads, so the values
+    need no normalising: the same cells read twice give the same hash.
+    """
+    kept = [v for i, v in enumerate(cells) if i not in skip] if skip else list(cells)
+    while kept and (kept[-1] is None or kept[-1] == ""):
+        kept.pop()
+    return hashlib.blake2b(repr(kept).encode("utf-8"), digest_size=10).hexdigest()
 
 
 @dataclass

@@ -7,6 +7,7 @@ data and no row is dropped: a row with problems is kept, with its findings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -16,7 +17,7 @@ import pandera.pandas as pa
 
 from .coerce import coerce, is_blank
 from .findings import Finding, column_letter
-from .schema import TabSchema
+from .schema import Field, TabSchema
 from .table import Header, Sheet, fingerprint
 
 FUTURE_SLACK = timedelta(days=1)
@@ -31,7 +32,6 @@ class ParsedTab:
     header: Header
     rows: list[int] = field(default_factory=list)  # 1-based sheet row of each record
     records: list[dict[str, Any]] = field(default_factory=list)  # field key -> typed value
-    fingerprints: list[str] = field(default_factory=list)  # user-owned cells of each row
     findings: list[Finding] = field(default_factory=list)
     invalid: list[set[str]] = field(default_factory=list)  # fields of each row that failed
 
@@ -44,8 +44,16 @@ class ParsedTab:
     def finding(self, index: int, key: str, code: str, message: str) -> Finding:
         return Finding(self.sheet.name, self.rows[index], self.column_name(key) if key else "", code, message)
 
-    def engine_columns(self) -> frozenset[int]:
+    def fingerprint(self, index: int) -> str:
+        """A hash of the user-owned cells of record `index`'s row, as read."""
+        return fingerprint(self.sheet.rows[self.rows[index] - 1], self.engine_columns())
+
+    @functools.cached_property
+    def _engine_columns(self) -> frozenset[int]:
         return frozenset(self.header.columns[f.key] for f in self.schema.engine_fields if f.key in self.header.columns)
+
+    def engine_columns(self) -> frozenset[int]:
+        return self._engine_columns
 
 
 def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.DataFrameSchema:
@@ -73,41 +81,70 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     parsed = ParsedTab(tab, sheet, header)
     user_cols = [(f, header.columns[f.key]) for f in tab.user_fields if f.key in header.columns]
     id_field = tab.by_key.get(tab.id_field) if tab.id_field else None
-    id_col = header.columns.get(tab.id_field) if id_field else None
+    id_col = header.columns.get(tab.id_field) if id_field is not None and id_field.engine else None
     engine_cols = parsed.engine_columns()
-    user_col_set = {c for _, c in user_cols} | {c for c in range(sheet.width) if c not in engine_cols}
 
-    for r in range(header.row + 1, len(sheet.rows) + 1):
-        cells = sheet.rows[r - 1]
-        if all(is_blank(cells[c]) for c in user_col_set if c < len(cells)):
-            continue
-        index = len(parsed.rows)
-        parsed.rows.append(r)
-        parsed.fingerprints.append(fingerprint(cells, engine_cols))
-        record: dict[str, Any] = {}
-        bad: set[str] = set()
-        for f, c in user_cols:
-            value, problem = coerce(f, cells[c] if c < len(cells) else None, tz)
-            record[f.key] = value
-            if problem:
-                bad.add(f.key)
-                parsed.findings.append(parsed.finding(index, f.key, "invalid_value", problem))
-        if id_col is not None and id_field is not None and id_field.engine:
-            raw = cells[id_col] if id_col < len(cells) else None
-            value, problem = coerce(id_field, raw, tz)
-            record[tab.id_field] = value
-            record["_raw_id"] = None if is_blank(raw) else raw
-        parsed.records.append(record)
-        parsed.invalid.append(bad)
+    body = sheet.rows[header.row :]
+    kept: list[list[Any]] = []
+    for r, cells in enumerate(body, start=header.row + 1):
+        if _has_user_value(cells, engine_cols):
+            parsed.rows.append(r)
+            kept.append(cells)
+    parsed.invalid = [set() for _ in kept]
+
+    columns: dict[str, list[Any]] = {}
+    for f, c in user_cols:
+        columns[f.key] = _coerce_column(parsed, f, [cells[c] if c < len(cells) else None for cells in kept], tz)
+    if id_col is not None and id_field is not None:
+        raw_ids = [cells[id_col] if id_col < len(cells) else None for cells in kept]
+        memo: dict[Any, Any] = {}
+        columns[tab.id_field] = [memo[v] if v in memo else memo.setdefault(v, coerce(id_field, v, tz)[0]) for v in raw_ids]
+        columns["_raw_id"] = [None if is_blank(v) else v for v in raw_ids]
+    keys = list(columns)
+    parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
+    parsed.findings.sort(key=lambda f: (f.row, f.column))
 
     present = [f.key for f, _ in user_cols]
     if parsed.records and present:
-        frame = pd.DataFrame([{k: rec.get(k) for k in present} for rec in parsed.records], index=range(len(parsed.records)), dtype=object)
+        frame = pd.DataFrame({k: columns[k] for k in present}, index=range(len(kept)), dtype=object)
         try:
             _pandera_schema(tab, present, now).validate(frame, lazy=True)
         except pa.errors.SchemaErrors as e:
             _collect(parsed, e.failure_cases)
     return parsed
+
+
+def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:
+    for c, v in enumerate(cells):
+        if v is None or c in engine_cols:
+            continue
+        if type(v) is not str or v.strip():
+            return True
+    return False
+
+
+def _coerce_column(parsed: ParsedTab, f: Field, raw: list[Any], tz: tzinfo) -> list[Any]:
+    """Coerce one column, remembering the result for each distinct value (categories, suppliers and
+    dates repeat), and record a finding for each cell that can't be read."""
+    memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
+    out: list[Any] = []
+    for index, v in enumerate(raw):
+        if v is None:
+            out.append(None)
+            continue
+        if f.type == "text" and type(v) is str:
+            out.append(v.strip() or None)
+            continue
+        key = (type(v), v)
+        result = memo.get(key)
+        if result is None:
+            result = memo[key] = coerce(f, v, tz)
+        value, problem = result
+        out.append(value)
+        if problem:
+            parsed.invalid[index].add(f.key)
+            parsed.findings.append(parsed.finding(index, f.key, "invalid_value", problem))
+    return out
 
 
 def _collect(parsed: ParsedTab, failures: pd.DataFrame) -> None:

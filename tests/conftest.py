@@ -66,3 +66,15 @@ def now() -> datetime:
 @pytest.fixture
 def sample_book(tmp_path: Path) -> Path:
     return write_book(tmp_path / "book.xlsx", cases=120)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long benchmarks and stress runs (marked slow) run only with KAKOSHEET_SLOW=1."""
+    import os
+
+    if os.environ.get("KAKOSHEET_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set KAKOSHEET_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -230,7 +230,7 @@ def test_later_sync_only_changes_time_dependent_cells() -> None:
     book = memory_book([case(order_no="KB1", reported_at=datetime(2026, 11, 22, 9, 0))])
     sync(book, NOW)
     result = sync(book, NOW + timedelta(hours=3))
-    changed = {line.split(" ")[1].rstrip(":") for line in result.changes if line.startswith("Cases!")}
+    changed = {c.key for c in result.changes if c.tab == "Cases"}
     assert changed <= {"overdue", "days_open"}
 
 

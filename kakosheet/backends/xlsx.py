@@ -48,12 +48,6 @@ ENGINE_HEADER_FONT = '<font><b/><i/><sz val="11"/><color rgb="FF595959"/></font>
 ENGINE_HEADER_FILL = f'<fill><patternFill patternType="solid"><fgColor rgb="FF{ENGINE_FILL}"/><bgColor indexed="64"/></patternFill></fill>'
 
 
-def _cell(value: Any) -> Any:
-    if value == "":
-        return None
-    return value
-
-
 def _stamp(path: Path) -> tuple[int, int, int, str]:
     """What identifies one saved version of the file: size, mtime, inode and content hash."""
     st = path.stat()
@@ -155,7 +149,7 @@ class XlsxBackend:
                 raw = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
             except Exception:  # a chart sheet or an empty sheet has no cells
                 raw = []
-            rows = [[_cell(v) for v in r] for r in raw]
+            rows = [[None if v == "" else v for v in r] for r in raw]
             out[meta.name] = Sheet(meta.name, rows, hidden=meta.visible != SheetVisibleEnum.Visible)
         self._read_stamp, self._read_sheets = stamp, out
         return out

@@ -17,6 +17,7 @@ links, themes, shared strings) is copied as it is.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import zipfile
@@ -51,6 +52,7 @@ class PackageError(Exception):
     """The package is not a workbook this writer can patch safely."""
 
 
+@functools.cache
 def col_letters(col: int) -> str:
     """0-based column -> letters."""
     out = ""
@@ -69,7 +71,12 @@ def col_index(letters: bytes | str) -> int:
     return n - 1
 
 
+_NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _text(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
     return escape(_ILLEGAL_XML.sub("", value))
 
 
@@ -179,6 +186,8 @@ def excel_serial(value: datetime | date, date1904: bool = False) -> float:
 def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: bool) -> str:
     """One `<c>` element holding `value`; text is always an inline string, never a formula."""
     s = f' s="{style}"' if style is not None else ""
+    if type(value) is str and value:
+        return f'<{prefix}c r="{ref}"{s} t="inlineStr"><{prefix}is><{prefix}t xml:space="preserve">{_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
     if value is None or value == "":
         return f'<{prefix}c r="{ref}"{s}/>' if s else ""
     if isinstance(value, bool):
@@ -403,11 +412,101 @@ def _patch_cells(
     row_style: int | None,
     date1904: bool,
 ) -> tuple[bytes, bool, int]:
+    """The row's cells with `writes` applied: a fast path finds the written cells by reference
+    and appends new ones at the end; rows where that is not enough are parsed cell by cell."""
+    fast = _patch_cells_fast(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
+    if fast is not None:
+        return fast
+    return _patch_cells_full(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
+
+
+def _new_cell(prefix: str, row: int, col: int, value: Any, current: int | None, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None, date1904: bool) -> bytes:
+    style = _style_for(row, col, current, value, patch, styles, col_styles, row_style)
+    return cell_xml(prefix, f"{col_letters(col)}{row}", value, style, date1904).encode()
+
+
+def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | None:
+    """Start and end of the `<c>` element with reference `ref` in a row, if there is one."""
+    at = inner.find(b' r="' + ref + b'"')
+    if at < 0:
+        return None
+    start = inner.rfind(b"<", 0, at)
+    if start < 0 or not inner.startswith(b"<" + prefix + b"c", start) or b">" in inner[start:at]:
+        return None  # the text matched inside a value, not a cell's reference
+    close = inner.index(b">", at)
+    if inner[close - 1 : close] == b"/":
+        return start, close + 1
+    end_tag = b"</" + prefix + b"c>"
+    return start, inner.index(end_tag, close) + len(end_tag)
+
+
+def _patch_cells_fast(
+    prefix: str, row: int, inner: bytes, writes: dict[int, Any], patch: SheetPatch, styles: Styles,
+    col_styles: dict[int, int], row_style: int | None, date1904: bool,
+) -> tuple[bytes, bool, int] | None:
+    bprefix = prefix.encode()
+    last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
+    last_col = -1
+    if last_open >= 0:
+        r = _ATTR_R.search(inner[last_open : inner.index(b">", last_open)])
+        if r is None or not r.group(1):
+            return None  # cells without references: count them the slow way
+        last_col = col_index(r.group(1))
+    edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
+    appended: list[tuple[int, bytes]] = []
+    formula = False
+    beyond = min(writes) > last_col  # the common first sync: engine columns still empty
+    for col in sorted(writes):
+        value = writes[col]
+        found = None if beyond or col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+        if found is not None:
+            start, end = found
+            raw = inner[start:end]
+            s = _ATTR_S.search(raw.split(b">", 1)[0])
+            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+            edits.append((start, end, col, _new_cell(prefix, row, col, value, int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
+        elif col > last_col:
+            appended.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
+        else:  # a new cell before an existing one: find the next cell to its right
+            follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
+            if follower is None:
+                return None
+            edits.append((follower[0], follower[0], col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
+    out: list[bytes] = []
+    pos = 0
+    for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
+        out.append(inner[pos:start])
+        out.append(xml)
+        pos = end
+    tail = inner[pos:]
+    if appended:
+        cells_end = len(tail)
+        ext = re.search(rb"<(?:\w+:)?extLst\b", tail)
+        if ext:
+            cells_end = ext.start()
+        out.append(tail[:cells_end])
+        out.extend(xml for _, xml in appended)
+        out.append(tail[cells_end:])
+    else:
+        out.append(tail)
+    return b"".join(out), formula, max([last_col, *writes])
+
+
+def _patch_cells_full(
+    prefix: str,
+    row: int,
+    inner: bytes,
+    writes: dict[int, Any],
+    patch: SheetPatch,
+    styles: Styles,
+    col_styles: dict[int, int],
+    row_style: int | None,
+    date1904: bool,
+) -> tuple[bytes, bool, int]:
     cells: list[tuple[int, bytes]] = []
     implicit = -1
     formula = False
     pos = 0
-    tail = b""
     for m in _CELL.finditer(inner):
         r = _ATTR_R.search(m.group(1))
         col = col_index(r.group(1)) if r and r.group(1) else implicit + 1
@@ -420,17 +519,13 @@ def _patch_cells(
     for col, raw in cells:
         if col in writes:
             s = _ATTR_S.search(raw.split(b">", 1)[0])
-            if b"<f" in raw and re.search(rb"<(?:\w+:)?f\b", raw):
-                formula = True
-            value = writes[col]
-            style = _style_for(row, col, int(s.group(1)) if s else None, value, patch, styles, col_styles, row_style)
-            rebuilt.append((col, cell_xml(prefix, f"{col_letters(col)}{row}", value, style, date1904).encode()))
+            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+            rebuilt.append((col, _new_cell(prefix, row, col, writes[col], int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
         else:
             rebuilt.append((col, raw))
     for col, value in writes.items():
         if col not in existing:
-            style = _style_for(row, col, None, value, patch, styles, col_styles, row_style)
-            rebuilt.append((col, cell_xml(prefix, f"{col_letters(col)}{row}", value, style, date1904).encode()))
+            rebuilt.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
     rebuilt.sort(key=lambda item: item[0])
     last = max((c for c, _ in rebuilt), default=-1)
     return b"".join(raw for _, raw in rebuilt) + tail, formula, last

@@ -1,0 +1,136 @@
+"""The package patcher on worksheet XML as different writers produce it."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import NOW, write_book
+from python_calamine import CalamineWorkbook
+
+from kakosheet.backends import xlsxpkg
+from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.backends.xlsxpkg import SheetPatch, Styles, cell_xml, excel_serial, patch_worksheet
+from kakosheet.sync import sync
+
+NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def sheet(body: str, prefix: str = "") -> bytes:
+    p = f"{prefix}:" if prefix else ""
+    decl = f'xmlns:{prefix}="http://schemas.openxmlformats.org/spreadsheetml/2006/main"' if prefix else NS
+    return f'<{p}worksheet {decl}><{p}dimension ref="A1:B2"/><{p}sheetData>{body}</{p}sheetData><{p}pageMargins left="1"/></{p}worksheet>'.encode()
+
+
+def patched(xml: bytes, cells: dict[int, dict[int, object]]) -> str:
+    out, _ = patch_worksheet(xml, SheetPatch(cells), Styles(None), False)
+    return out.decode()
+
+
+def test_written_cells_replace_existing_ones_and_keep_their_style() -> None:
+    xml = sheet('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" s="4"><v>1</v></c></row>')
+    out = patched(xml, {1: {1: "AS-1"}})
+    assert '<c r="A1" t="s"><v>0</v></c>' in out
+    assert '<c r="B1" s="4" t="inlineStr"><is><t xml:space="preserve">AS-1</t></is></c>' in out
+
+
+def test_new_cells_go_in_column_order_and_missing_rows_are_added_in_order() -> None:
+    xml = sheet('<row r="1"><c r="A1"><v>1</v></c><c r="D1"><v>4</v></c></row><row r="3"><c r="A3"><v>3</v></c></row>')
+    out = patched(xml, {1: {2: "c"}, 2: {0: 5}, 3: {5: "f"}, 4: {1: "x"}})
+    assert re.search(r'<c r="A1">.*<c r="C1".*<c r="D1">', out)
+    assert out.index('<row r="1"') < out.index('<row r="2">') < out.index('<row r="3"') < out.index('<row r="4">')
+    assert '<dimension ref="A1:F4"/>' in out
+
+
+def test_prefixed_elements_and_rows_and_cells_without_references() -> None:
+    xml = sheet("<x:row><x:c><x:v>1</x:v></x:c><x:c><x:v>2</x:v></x:c></x:row><x:row><x:c><x:v>3</x:v></x:c></x:row>", prefix="x")
+    out = patched(xml, {2: {3: "id"}, 1: {1: 9}})
+    rows = out.split("<x:row")
+    assert "<x:v>9</x:v>" in rows[1] and "<x:v>1</x:v>" in rows[1]
+    assert '<x:c r="D2" t="inlineStr"><x:is><x:t xml:space="preserve">id</x:t></x:is></x:c>' in rows[2]
+
+
+def test_reference_text_inside_a_value_is_not_mistaken_for_a_cell() -> None:
+    xml = sheet('<row r="2"><c r="A2" t="inlineStr"><is><t> r="B2" </t></is></c></row>')
+    out = patched(xml, {2: {1: "new"}})
+    assert '<t> r="B2" </t>' in out and '<c r="B2" t="inlineStr">' in out
+
+
+def test_empty_sheet_data_gets_rows() -> None:
+    xml = f"<worksheet {NS}><sheetData/></worksheet>".encode()
+    assert '<row r="1"><c r="A1" t="inlineStr">' in patched(xml, {1: {0: "hello"}})
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+86 138", "-5", "@team", "<b>&amp;", "tab\\there"])
+def test_text_is_always_an_inline_string_never_a_formula(text: str) -> None:
+    xml = cell_xml("", "A1", text, None, False)
+    assert 't="inlineStr"' in xml and "<f>" not in xml
+
+
+def test_dates_get_a_date_style_derived_from_the_cells_own() -> None:
+    styles = Styles(
+        b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font/></fonts>'
+        b'<fills count="2"><fill/><fill/></fills><borders count="1"><border/></borders>'
+        b'<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/><xf numFmtId="0" fontId="0" fillId="1" borderId="0" applyFill="1"/></cellXfs></styleSheet>'
+    )
+    s = styles.date_style(1)
+    assert s == 2 and styles.date_style(1) == 2  # added once, then found
+    assert 'fillId="1"' in styles._items("cellXfs", "xf")[2] and "numFmtId=\"164\"" in styles._items("cellXfs", "xf")[2]
+    assert '<cellXfs count="3">' in styles.xml and 'formatCode="yyyy-mm-dd hh:mm"' in styles.xml
+    again = Styles(styles.xml.encode())
+    assert again.date_style(1) == 2 and not again.changed
+
+
+def test_1904_date_system() -> None:
+    assert excel_serial(datetime(1904, 1, 2), date1904=True) == 1.0
+    assert excel_serial(datetime(2026, 11, 22, 12, 0)) == 46348.5
+
+
+def test_overwriting_a_formula_in_an_engine_column_drops_the_calc_chain(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "b.xlsx", cases=3)
+    book = openpyxl.load_workbook(path)
+    book["Cases"]["A2"] = '="AS-"&ROW()'  # someone typed a formula into the Case ID column
+    book.save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["xl/calcChain.xml"] = b'<calcChain xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><c r="A2" i="2"/></calcChain>'
+    members["xl/_rels/workbook.xml.rels"] = members["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/calcChain" Target="calcChain.xml"/></Relationships>'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    path.write_bytes(buf.getvalue())
+    sync(XlsxBackend(path), NOW)
+    with zipfile.ZipFile(path) as zf:
+        assert "xl/calcChain.xml" not in zf.namelist()
+        assert b"calcChain" not in zf.read("xl/_rels/workbook.xml.rels")
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Cases").to_python()
+    assert re.match(r"AS-2026\d\d-00001$", rows[1][0])  # the formula (no cached value: blank) became the new ID
+
+
+def test_generated_tab_names_that_need_escaping(tmp_path: Path) -> None:
+    structure = xlsxpkg.Structure(
+        '<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="A &amp; B" sheetId="3" r:id="rId1"/></sheets></workbook>',
+        '<Relationships><Relationship Id="rId1" Type="x" Target="a.xml"/></Relationships>',
+        "<Types></Types>",
+    )
+    rid = structure.add_sheet('Q&A "x"', "xl/worksheets/sheet9.xml", hidden=True)
+    assert rid == "rId2"
+    assert '<sheet name="Q&amp;A &quot;x&quot;" sheetId="4" state="hidden" r:id="rId2"/>' in structure.workbook
+    structure.set_hidden("A & B", True)
+    assert '<sheet state="hidden" name="A &amp; B"' in structure.workbook
+
+
+def test_several_new_cells_before_the_same_existing_cell_keep_column_order() -> None:
+    xml = sheet('<row r="2"><c r="E2"><v>5</v></c><c r="F2"><v>6</v></c></row>')
+    out = patched(xml, {2: {2: "c", 0: "a", 1: "b", 5: 60}})
+    refs = re.findall(r'<c r="([A-Z]+)2"', out)
+    assert refs == ["A", "B", "C", "E", "F"]
+    assert "<v>60</v>" in out and "<v>5</v>" in out
