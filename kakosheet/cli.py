@@ -11,7 +11,6 @@ import click
 
 from . import __version__
 from .backends import open_backend
-from .backends.xlsx import XlsxBackend
 from .errors import KakosheetError, UsageError
 from .sync import SyncReport, sync
 
@@ -53,6 +52,13 @@ def _now(value: str | None) -> datetime:
     return parsed
 
 
+CREDENTIALS_OPTION = click.option(
+    "--credentials", type=click.Path(dir_okay=False), envvar="GOOGLE_APPLICATION_CREDENTIALS", show_envvar=True,
+    help="Service-account key (JSON) for gsheets:// targets.",
+)
+DEADLINE_OPTION = click.option(
+    "--deadline", type=click.FloatRange(min=1), default=120, show_default=True, help="For Google Sheets: give up retrying after this many seconds."
+)
 NOW_OPTION = click.option(
     "--now", "now", metavar="ISO8601", help="Sync as of this moment, with a UTC offset (default: the current time)."
 )
@@ -74,28 +80,35 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("book", metavar="BOOK.xlsx")
+@click.argument("book", metavar="BOOK")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Language of tab names, headers, dropdowns and help.")
 @click.option("--sample", type=click.IntRange(min=0), default=0, metavar="N", help="Fill in N realistic sample cases, with Orders and Suppliers to match.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the sample: the same seed gives the same data.")
-@click.option("--tz", "timezone", default="UTC", show_default=True, help="Time zone the workbook's dates are typed in (IANA name, e.g. Asia/Shanghai).")
+@click.option("--tz", "timezone", default=None, help="Time zone the workbook's dates are typed in (IANA name, e.g. Asia/Shanghai; default UTC, or the Google Sheet's own).")
 @click.option("--id-prefix", default="AS", show_default=True, help="Prefix of case IDs (PREFIX-YYYYMM-NNNNN).")
-@click.option("--force", is_flag=True, help="Overwrite BOOK if it exists.")
+@click.option("--force", is_flag=True, help="Overwrite BOOK (or replace the Google Sheet's kakosheet tabs) if it exists.")
 @NOW_OPTION
-def init(book: str, lang: str, sample: int, seed: int, timezone: str, id_prefix: str, force: bool, now: str | None) -> None:
-    """Write a new template workbook BOOK.xlsx, optionally with sample data."""
+@CREDENTIALS_OPTION
+@DEADLINE_OPTION
+def init(book: str, lang: str, sample: int, seed: int, timezone: str | None, id_prefix: str, force: bool, now: str | None, credentials: str | None, deadline: float) -> None:
+    """Write a new template workbook BOOK.xlsx, or set up the Google Sheet gsheets://ID.
+
+    Tabs, headers, dropdowns with help, set-apart engine columns, default rules and time
+    limits; --sample N adds N realistic cases (the same for the same --seed and --now).
+    """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from . import sample as sample_data
     from . import template
 
+    backend = open_backend(book, credentials=credentials, deadline=deadline)
+    timezone = timezone or (backend.default_timezone() if hasattr(backend, "default_timezone") else "UTC")
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as e:
         raise click.BadParameter(f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai", param_hint="--tz") from e
-    backend = open_backend(book)
-    if not isinstance(backend, XlsxBackend):
-        raise UsageError(f"{book}: init writes .xlsx workbooks only")
+    if not hasattr(backend, "create"):
+        raise UsageError(f"{book}: init cannot write this kind of workbook")
     at = _now(now).astimezone(tz)
     records = sample_data.generate(sample, seed, at) if sample else None
     backend.create(template.build(lang, records, timezone=timezone, id_prefix=id_prefix.upper()), force=force)
@@ -137,7 +150,7 @@ def _summary(result: SyncReport) -> None:
 
 
 @main.command("sync")
-@click.argument("book", metavar="BOOK.xlsx")
+@click.argument("book", metavar="BOOK")
 @NOW_OPTION
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--id-prefix", default=None, help="Prefix of new case IDs (default: the workbook's, set by init).")
@@ -145,17 +158,22 @@ def _summary(result: SyncReport) -> None:
 @click.option("--backups", type=click.IntRange(min=0), default=3, show_default=True, help="How many previous versions to keep in .kakosheet-backups/ next to BOOK (0: none).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60, show_default=True, help="Seconds to wait for another sync of BOOK to finish.")
 @click.option("--ignore-open", is_flag=True, help="Write even when Excel, WPS or LibreOffice lock files say BOOK is open.")
+@CREDENTIALS_OPTION
+@DEADLINE_OPTION
 def sync_command(
-    book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None, backups: int, lock_timeout: float, ignore_open: bool
+    book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None, backups: int, lock_timeout: float, ignore_open: bool,
+    credentials: str | None, deadline: float,
 ) -> None:
-    """Validate BOOK.xlsx, assign case IDs, flag overdue stages and rebuild the summary tabs.
+    """Validate BOOK (a .xlsx/.xlsm file or gsheets://ID), assign case IDs, flag overdue stages and rebuild the summary tabs.
 
     Only the engine's cells and the generated tabs are written; everything else in the file
     (photos, charts, comments, formatting, macros) is kept as it is. The write is atomic and
     never overwrites a save made while the sync ran.
     """
     step, _ = _progress()
-    backend = open_backend(book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open)
+    backend = open_backend(
+        book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open, credentials=credentials, deadline=deadline
+    )
     result = sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
     _summary(result)
     if dry_run:
@@ -166,11 +184,13 @@ def sync_command(
 
 
 @main.command()
-@click.argument("book", metavar="BOOK.xlsx")
+@click.argument("book", metavar="BOOK")
 @NOW_OPTION
-def validate(book: str, now: str | None) -> None:
-    """Print every finding in BOOK.xlsx; write nothing. Exits 1 when there are findings."""
-    result = sync(open_backend(book), _now(now), dry_run=True)
+@CREDENTIALS_OPTION
+@DEADLINE_OPTION
+def validate(book: str, now: str | None, credentials: str | None, deadline: float) -> None:
+    """Print every finding in BOOK (.xlsx/.xlsm or gsheets://ID); write nothing. Exits 1 when there are findings."""
+    result = sync(open_backend(book, credentials=credentials, deadline=deadline), _now(now), dry_run=True)
     for finding in result.findings:
         click.echo(finding.line())
     total = sum(result.rows_read.values())

@@ -19,7 +19,7 @@ from .findings import Finding, column_letter
 from .patch import ApplyResult, GeneratedTab, Patch, RowRef, RowWrite, TabPatch
 from .schema import TabSchema, norm_label, schemas
 from .state import State
-from .table import Sheet, canonical, find_header
+from .table import Sheet, canonical, find_header, same_value
 from .template import STATE_TAB
 from .validate import ParsedTab, parse_tab
 
@@ -127,7 +127,7 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
             col = columns[key]
             new = to_cell(value, tz)
             old = current[col] if col < len(current) else None
-            if old != new and canonical(old) != canonical(new):
+            if not same_value(old, new):
                 cells[col] = new
                 report_.changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
@@ -215,6 +215,8 @@ def _sync_once(
     if timezone:
         _timezone(timezone)
         state.settings["timezone"] = timezone
+    if state_sheet is None and not timezone:
+        state.settings["timezone"] = getattr(backend, "timezone", None) or "UTC"
     tz = _timezone(state.settings.get("timezone", "UTC"))
     lang = state.settings.get("lang", "en")
     prefix = (id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()

@@ -58,6 +58,24 @@ def canonical(value: Any) -> Any:
     return value
 
 
+def excel_serial(value: datetime | date, date1904: bool = False) -> float:
+    """A naive (wall-clock) datetime as the serial number spreadsheets store."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    epoch = datetime(1904, 1, 1) if date1904 else datetime(1899, 12, 30)
+    delta = value.replace(tzinfo=None) - epoch
+    return delta.days + delta.seconds / 86400
+
+
+def same_value(old: Any, new: Any) -> bool:
+    """Whether a cell holding `old` already shows `new` (a date may be stored as its serial number)."""
+    if old == new:
+        return True
+    if isinstance(new, datetime) and isinstance(old, (int, float)) and not isinstance(old, bool):
+        return abs(excel_serial(new) - old) < 0.5 / 86400
+    return canonical(old) == canonical(new)
+
+
 def fingerprint(cells: list[Any], skip: frozenset[int] | set[int] = frozenset()) -> str:
     """A short hash of a row's cells as one backend reads them, leaving out the columns in `skip` (the engine's).
 

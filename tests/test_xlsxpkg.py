@@ -15,8 +15,9 @@ from python_calamine import CalamineWorkbook
 
 from kakosheet.backends import xlsxpkg
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.backends.xlsxpkg import SheetPatch, Styles, cell_xml, excel_serial, patch_worksheet
+from kakosheet.backends.xlsxpkg import SheetPatch, Styles, cell_xml, patch_worksheet
 from kakosheet.sync import sync
+from kakosheet.table import excel_serial
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 

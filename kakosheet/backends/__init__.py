@@ -13,12 +13,23 @@ XLSX_SUFFIXES = (".xlsx", ".xlsm")
 
 
 def open_backend(target: str, **options: Any) -> Backend:
-    """The backend for a workbook path (.xlsx, .xlsm); `options` go to its constructor."""
-    if target.startswith("gsheets://") or "docs.google.com/spreadsheets" in target:
-        raise UsageError(f"{target}: Google Sheets targets are not supported by this version; export the sheet as .xlsx")
+    """The backend for a workbook path (.xlsx, .xlsm) or a Google Sheet (gsheets://ID or its URL).
+
+    `options` are passed to the backend that takes them (backups, lock_timeout, ignore_office_locks
+    for files; credentials, deadline for Google Sheets)."""
+    if is_google_sheet(target):
+        from .gsheets import GSheetsBackend
+
+        allowed = {k: v for k, v in options.items() if k in ("credentials", "deadline")}
+        return GSheetsBackend(target, **allowed)
     if Path(target).suffix.lower() not in XLSX_SUFFIXES:
-        raise UsageError(f"{target}: not an Excel workbook; give a path ending in .xlsx or .xlsm")
-    return XlsxBackend(target, **options)
+        raise UsageError(f"{target}: not a workbook; give a path ending in .xlsx or .xlsm, or gsheets://SPREADSHEET_ID")
+    allowed = {k: v for k, v in options.items() if k in ("backups", "lock_timeout", "ignore_office_locks")}
+    return XlsxBackend(target, **allowed)
+
+
+def is_google_sheet(target: str) -> bool:
+    return target.startswith("gsheets://") or target.startswith("https://docs.google.com/spreadsheets/")
 
 
 __all__ = ["Backend", "XlsxBackend", "open_backend"]

@@ -98,6 +98,9 @@ class XlsxBackend:
     def describe(self) -> str:
         return str(self.path)
 
+    def default_timezone(self) -> str:
+        return "UTC"
+
     # -- locking -----------------------------------------------------------------------
 
     @contextlib.contextmanager

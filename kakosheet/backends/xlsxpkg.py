@@ -23,11 +23,12 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from ..patch import GeneratedTab
+from ..table import excel_serial
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -172,15 +173,6 @@ def _resolve(base: str, target: str) -> str:
 
 
 # -- values -------------------------------------------------------------------------------
-
-
-def excel_serial(value: datetime | date, date1904: bool = False) -> float:
-    """A naive datetime as the serial number Excel stores."""
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    epoch = datetime(1904, 1, 1) if date1904 else datetime(1899, 12, 30)
-    delta = value.replace(tzinfo=None) - epoch
-    return delta.days + delta.seconds / 86400
 
 
 def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: bool) -> str:

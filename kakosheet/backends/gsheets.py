@@ -1,0 +1,377 @@
+"""Google Sheets: the same sync on a shared spreadsheet, in a constant number of API requests.
+
+A sync costs one metadata read and one values read; when something changed, one structural
+batchUpdate (only when a tab, a column or rows must be added, or a tab hidden), one re-read of
+the tabs it writes into, and one values write (split only above ~2 MB). The re-read is what
+keeps purchasers who edit during the sync safe: just before writing, each row is found again by
+its case ID, or by its position and a fingerprint of the purchaser's cells, so a row inserted,
+deleted or sorted meanwhile never receives another row's ID or flags, and a row edited meanwhile
+is left for the next sync. Developer metadata on rows was considered: it follows rows, but it
+must be attached to new rows by position, which has the same race, and it costs a request per
+row on the first sync. Values are written RAW (nothing typed becomes a formula); unchanged cells
+inside a written block are sent as null, which the API leaves alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+from ..errors import UsageError, WorkbookExists
+from ..patch import ApplyResult, Patch, plan_writes
+from ..table import Sheet, canonical, excel_serial
+from ..template import LISTS_TAB, STATE_TAB, Template
+from .gsheets_transport import Caller, SheetsAccessDenied, load_credentials, make_client
+
+MAX_REQUEST_BYTES = 2_000_000
+ROW_GAP = 25  # rows closer than this are written as one block, the ones between sent as null
+DATETIME_PATTERN = "yyyy-mm-dd hh:mm"
+ENGINE_RGB = {"red": 0.906, "green": 0.902, "blue": 0.902}
+HEADER_RGB = {"red": 0.867, "green": 0.922, "blue": 0.969}
+_ID = re.compile(r"^(?:gsheets://|https://docs\.google\.com/spreadsheets/d/)([A-Za-z0-9_-]{10,})")
+
+
+def spreadsheet_id(target: str) -> str:
+    """The spreadsheet ID in `gsheets://ID` or a sheet's URL."""
+    m = _ID.match(target.strip())
+    if not m:
+        raise UsageError(f"{target!r} is not a Google Sheet; write gsheets://SPREADSHEET_ID or paste the sheet's URL")
+    return m.group(1)
+
+
+def a1(title: str, r0: int, c0: int, r1: int, c1: int) -> str:
+    """A1 range of 1-based rows r0..r1 and 0-based columns c0..c1 on tab `title`."""
+    from .xlsxpkg import col_letters
+
+    quoted = "'" + title.replace("'", "''") + "'"
+    return f"{quoted}!{col_letters(c0)}{r0}:{col_letters(c1)}{r1}"
+
+
+def to_json_value(value: Any) -> Any:
+    """A cell value as the API takes it RAW; None clears the cell."""
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return excel_serial(value)
+    return value
+
+
+class GSheetsBackend:
+    def __init__(self, target: str, credentials: str | None = None, deadline: float = 120.0, client: Any = None):
+        self.id = spreadsheet_id(target)
+        self.deadline = deadline
+        if client is None:
+            creds, self.account = load_credentials(credentials)
+            client = make_client(creds)
+        else:
+            self.account = getattr(getattr(client, "auth", None), "service_account_email", "the service account")
+        self.client = client
+        self._meta: dict[str, Any] = {}
+        self._sheets: dict[str, Sheet] = {}
+        self.timezone: str | None = None
+
+    def describe(self) -> str:
+        return f"gsheets://{self.id}"
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    # -- requests ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        from gspread.exceptions import APIError, SpreadsheetNotFound
+
+        try:
+            yield
+        except SpreadsheetNotFound as e:
+            raise self._denied() from e
+        except APIError as e:
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if status in (403, 404):
+                raise self._denied() from e
+            raise
+
+    def _denied(self) -> SheetsAccessDenied:
+        return SheetsAccessDenied(
+            f"gsheets://{self.id}: not found, or not shared with {self.account}; "
+            f"open the sheet, Share it with {self.account} as Editor, and check the ID"
+        )
+
+    def _metadata(self, caller: Caller) -> dict[str, Any]:
+        fields = "properties(title,timeZone),sheets(properties(sheetId,title,index,hidden,gridProperties(rowCount,columnCount,frozenRowCount)))"
+        with self._errors():
+            meta = caller("metadata read", lambda: self.client.http_client.fetch_sheet_metadata(self.id, params={"fields": fields}))
+        self._meta = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        self.timezone = meta.get("properties", {}).get("timeZone")
+        return meta
+
+    def _values(self, caller: Caller, titles: list[str]) -> dict[str, list[list[Any]]]:
+        if not titles:
+            return {}
+        params = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER", "majorDimension": "ROWS"}
+        ranges = ["'" + t.replace("'", "''") + "'" for t in titles]
+        with self._errors():
+            got = caller("values read", lambda: self.client.http_client.values_batch_get(self.id, list(ranges), params=dict(params)))
+        out = {}
+        for title, vr in zip(titles, got.get("valueRanges", []), strict=False):
+            out[title] = [[None if v == "" else v for v in row] for row in vr.get("values", [])]
+        return out
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read(self) -> dict[str, Sheet]:
+        caller = Caller(self.deadline)
+        self._metadata(caller)
+        grids = self._values(caller, list(self._meta))
+        self._sheets = {t: Sheet(t, grids.get(t, []), bool(p.get("hidden"))) for t, p in self._meta.items()}
+        return dict(self._sheets)
+
+    def default_timezone(self) -> str:
+        """The spreadsheet's own time zone, in which its serial-number dates are wall-clock times."""
+        if self.timezone is None:
+            self._metadata(Caller(self.deadline))
+        return self.timezone or "UTC"
+
+    # -- writing -------------------------------------------------------------------------
+
+    def apply(self, patch: Patch) -> ApplyResult:
+        result = ApplyResult()
+        if patch.is_empty():
+            return result
+        caller = Caller(self.deadline)
+        structural = self._structural(patch)
+        if structural:
+            self._batch_update(caller, structural, lambda: self._added(caller, structural))
+        user_tabs = [t for t in patch.tabs if t.tab in self._meta]
+        result.skipped_tabs += [t.tab for t in patch.tabs if t.tab not in self._meta]
+        current = self._values(caller, [t.tab for t in user_tabs])
+        data: list[dict[str, Any]] = []
+        for tab in user_tabs:
+            sheet = Sheet(tab.tab, current.get(tab.tab, []))
+            cells: dict[int, dict[int, Any]] = {}
+            for row, col, value in plan_writes(sheet, tab, result):
+                cells.setdefault(row, {})[col] = to_json_value(value)
+            data += _blocks(tab.tab, cells)
+        for gen in patch.generated:
+            old = self._sheets.get(gen.name)
+            data += _blocks(gen.name, _grid_changes(old.rows if old else [], gen.rows))
+        self._write_values(caller, data)
+        return result
+
+    def _structural(self, patch: Patch) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = []
+        for tab in patch.tabs:
+            props = self._meta.get(tab.tab)
+            if props is None:
+                continue
+            needed = max([*tab.new_headers, *(c for w in tab.rows for c in w.cells)], default=-1) + 1
+            have = props.get("gridProperties", {}).get("columnCount", 26)
+            if needed > have:
+                requests.append({"appendDimension": {"sheetId": props["sheetId"], "dimension": "COLUMNS", "length": needed - have}})
+            for col in tab.new_headers:
+                if any(isinstance(w.cells.get(col), (datetime, date)) for w in tab.rows):
+                    requests.append(_number_format(props["sheetId"], col, tab.header_row))
+        for gen in patch.generated:
+            rows, cols = max(len(gen.rows), 1), max((len(r) for r in gen.rows), default=1)
+            props = self._meta.get(gen.name)
+            if props is None:
+                requests.append({"addSheet": {"properties": {"title": gen.name, "hidden": gen.hidden, "gridProperties": {"rowCount": rows + 50, "columnCount": max(cols, 10), "frozenRowCount": gen.header_row}}}})
+                continue
+            grid = props.get("gridProperties", {})
+            changes: dict[str, Any] = {}
+            if rows > grid.get("rowCount", 1000):
+                changes["gridProperties.rowCount"] = rows + 50
+            if cols > grid.get("columnCount", 26):
+                changes["gridProperties.columnCount"] = cols
+            if bool(props.get("hidden")) != gen.hidden:
+                changes["hidden"] = gen.hidden
+            if changes:
+                properties: dict[str, Any] = {"sheetId": props["sheetId"]}
+                for key, value in changes.items():
+                    if key.startswith("gridProperties."):
+                        properties.setdefault("gridProperties", {})[key.split(".", 1)[1]] = value
+                    else:
+                        properties[key] = value
+                requests.append({"updateSheetProperties": {"properties": properties, "fields": ",".join(changes)}})
+        return requests
+
+    def _added(self, caller: Caller, requests: list[dict[str, Any]]) -> bool:
+        """After a lost reply: was the structural update applied? (every tab it adds exists)"""
+        wanted = [r["addSheet"]["properties"]["title"] for r in requests if "addSheet" in r]
+        self._metadata(caller)
+        return bool(wanted) and all(t in self._meta for t in wanted)
+
+    def _batch_update(self, caller: Caller, requests: list[dict[str, Any]], on_lost_reply: Any = None) -> Any:
+        with self._errors():
+            reply = caller("update", lambda: self.client.http_client.batch_update(self.id, {"requests": copy.deepcopy(requests)}), on_lost_reply)
+        for request, answer in zip(requests, (reply or {}).get("replies", []), strict=False):
+            if "addSheet" in request and answer:
+                props = answer["addSheet"]["properties"]
+                self._meta[props["title"]] = props
+        return reply
+
+    def _write_values(self, caller: Caller, data: list[dict[str, Any]]) -> None:
+        for chunk in _split(data):
+            body = {"valueInputOption": "RAW", "data": chunk}
+            # writing the same values twice is harmless, so a lost reply is simply retried
+            with self._errors():
+                caller("values write", lambda body=body: self.client.http_client.values_batch_update(self.id, copy.deepcopy(body)))
+
+    # -- init ----------------------------------------------------------------------------
+
+    def create(self, template: Template, force: bool = False) -> None:
+        """Set up the spreadsheet's tabs from `template` (refuses to replace them unless `force`)."""
+        caller = Caller(self.deadline)
+        self._metadata(caller)
+        names = [t.name for t in template.tabs] + [LISTS_TAB, STATE_TAB, _instructions_title(template)]
+        existing = [n for n in names if n in self._meta]
+        if existing and not force:
+            raise WorkbookExists(f"gsheets://{self.id} already has tabs {', '.join(existing)}; pass --force to replace them")
+        requests: list[dict[str, Any]] = []
+        placeholder = None
+        if existing and len(existing) == len(self._meta):
+            placeholder = {"addSheet": {"properties": {"title": "_kakosheet_init"}}}
+            requests.append(placeholder)
+        requests += [{"deleteSheet": {"sheetId": self._meta[n]["sheetId"]}} for n in existing]
+        reply = self._batch_update(caller, requests + _add_tabs(template))
+        ids = {r["addSheet"]["properties"]["title"]: r["addSheet"]["properties"]["sheetId"] for r in (reply or {}).get("replies", []) if r and "addSheet" in r}
+        finishing = _format_tabs(template, ids)
+        if placeholder:
+            finishing.append({"deleteSheet": {"sheetId": ids["_kakosheet_init"]}})
+        self._batch_update(caller, finishing)
+        self._write_values(caller, _template_values(template))
+
+
+def _instructions_title(template: Template) -> str:
+    return "说明" if template.lang == "zh" else "Instructions"
+
+
+def _number_format(sheet_id: int, col: int, header_row: int) -> dict[str, Any]:
+    return {
+        "repeatCell": {
+            "range": {"sheetId": sheet_id, "startRowIndex": header_row, "startColumnIndex": col, "endColumnIndex": col + 1},
+            "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": DATETIME_PATTERN}}},
+            "fields": "userEnteredFormat.numberFormat",
+        }
+    }
+
+
+def _grid_changes(old: list[list[Any]], new: list[list[Any]]) -> dict[int, dict[int, Any]]:
+    """Cells (1-based row, 0-based column) whose value differs between two grids, new values RAW."""
+    out: dict[int, dict[int, Any]] = {}
+    for r in range(max(len(old), len(new))):
+        a = old[r] if r < len(old) else []
+        b = new[r] if r < len(new) else []
+        for c in range(max(len(a), len(b))):
+            va = a[c] if c < len(a) else None
+            vb = b[c] if c < len(b) else None
+            if canonical(va) != canonical(vb):
+                out.setdefault(r + 1, {})[c] = to_json_value(vb)
+    return out
+
+
+def _blocks(title: str, cells: dict[int, dict[int, Any]]) -> list[dict[str, Any]]:
+    """Value ranges covering `cells`: rows close together share a block, untouched cells inside are null."""
+    out: list[dict[str, Any]] = []
+    rows = sorted(cells)
+    start = 0
+    while start < len(rows):
+        end = start
+        while end + 1 < len(rows) and rows[end + 1] - rows[end] <= ROW_GAP:
+            end += 1
+        r0, r1 = rows[start], rows[end]
+        c0 = min(min(cells[r]) for r in rows[start : end + 1])
+        c1 = max(max(cells[r]) for r in rows[start : end + 1])
+        values = [[cells.get(r, {}).get(c) for c in range(c0, c1 + 1)] for r in range(r0, r1 + 1)]
+        out.append({"range": a1(title, r0, c0, r1, c1), "majorDimension": "ROWS", "values": values})
+        start = end + 1
+    return out
+
+
+def _split(data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Value ranges in requests of at most ~2 MB, splitting big blocks by rows."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for vr in data:
+        for piece in _split_block(vr):
+            n = len(json.dumps(piece, default=str))
+            if chunk and size + n > MAX_REQUEST_BYTES:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(piece)
+            size += n
+    if chunk:
+        yield chunk
+
+
+def _split_block(vr: dict[str, Any]) -> list[dict[str, Any]]:
+    n = len(json.dumps(vr, default=str))
+    if n <= MAX_REQUEST_BYTES or len(vr["values"]) < 2:
+        return [vr]
+    m = re.match(r"^(.*)!([A-Z]+)(\d+):([A-Z]+)(\d+)$", vr["range"])
+    assert m
+    title, c0, r0, c1 = m.group(1), m.group(2), int(m.group(3)), m.group(4)
+    step = max(1, len(vr["values"]) * MAX_REQUEST_BYTES // n // 2)
+    out = []
+    for i in range(0, len(vr["values"]), step):
+        rows = vr["values"][i : i + step]
+        out.append({"range": f"{title}!{c0}{r0 + i}:{c1}{r0 + i + len(rows) - 1}", "majorDimension": "ROWS", "values": rows})
+    return out
+
+
+def _add_tabs(template: Template) -> list[dict[str, Any]]:
+    requests = [{"addSheet": {"properties": {"title": _instructions_title(template), "index": 0}}}]
+    for i, tab in enumerate(template.tabs, start=1):
+        rows = max(1000, len(tab.rows) + 200)
+        requests.append({"addSheet": {"properties": {"title": tab.name, "index": i, "gridProperties": {"rowCount": rows, "columnCount": len(tab.fields), "frozenRowCount": 1}}}})
+    requests.append({"addSheet": {"properties": {"title": LISTS_TAB, "hidden": True, "gridProperties": {"rowCount": 100, "columnCount": len(template.lists)}}}})
+    requests.append({"addSheet": {"properties": {"title": STATE_TAB, "hidden": True, "gridProperties": {"rowCount": max(100, len(template.state_rows) + 10), "columnCount": 8}}}})
+    return requests
+
+
+def _format_tabs(template: Template, ids: dict[str, int]) -> list[dict[str, Any]]:
+    """Header styles, dropdowns with help, protected engine columns, overdue colours, date formats."""
+    from .xlsxpkg import col_letters
+
+    list_cols = {name: i for i, name in enumerate(sorted(template.lists))}
+    requests: list[dict[str, Any]] = []
+    for tab in template.tabs:
+        sid = ids[tab.name]
+        for c, f in enumerate(tab.fields):
+            header = {"sheetId": sid, "startRowIndex": 0, "endRowIndex": 1, "startColumnIndex": c, "endColumnIndex": c + 1}
+            column = {"sheetId": sid, "startRowIndex": 1, "startColumnIndex": c, "endColumnIndex": c + 1}
+            requests.append({"repeatCell": {"range": header, "cell": {"userEnteredFormat": {"textFormat": {"bold": True, "italic": f.engine}, "backgroundColor": ENGINE_RGB if f.engine else HEADER_RGB, "wrapStrategy": "WRAP"}, "note": f.help_text(template.lang)}, "fields": "userEnteredFormat(textFormat,backgroundColor,wrapStrategy),note"}})
+            if f.engine:
+                requests.append({"addProtectedRange": {"protectedRange": {"range": {"sheetId": sid, "startColumnIndex": c, "endColumnIndex": c + 1}, "description": f"{f.label(template.lang)}: filled by kakosheet", "warningOnly": True}}})
+                requests.append({"repeatCell": {"range": column, "cell": {"userEnteredFormat": {"backgroundColor": ENGINE_RGB}}, "fields": "userEnteredFormat.backgroundColor"}})
+            if f.type == "datetime":
+                requests.append(_number_format(sid, c, 1))
+            if f.type == "choice" and not f.engine:
+                letter = col_letters(list_cols[f.choice_set])
+                source = f"='{LISTS_TAB}'!${letter}$2:${letter}${len(template.lists[f.choice_set]) + 1}"
+                rule = {"condition": {"type": "ONE_OF_RANGE", "values": [{"userEnteredValue": source}]}, "inputMessage": f.help_text(template.lang), "strict": False, "showCustomUi": True}
+                requests.append({"setDataValidation": {"range": column, "rule": rule}})
+            elif not f.engine and f.help:
+                requests.append({"setDataValidation": {"range": column, "rule": {"condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=TRUE"}]}, "inputMessage": f.help_text(template.lang), "strict": False}}})
+            if f.key == "overdue":
+                for word, rgb in (("OVERDUE", {"red": 1, "green": 0.78, "blue": 0.81}), ("DUE_SOON", {"red": 1, "green": 0.92, "blue": 0.61})):
+                    requests.append({"addConditionalFormatRule": {"index": 0, "rule": {"ranges": [column], "booleanRule": {"condition": {"type": "TEXT_STARTS_WITH", "values": [{"userEnteredValue": word}]}, "format": {"backgroundColor": rgb}}}}})
+    return requests
+
+
+def _template_values(template: Template) -> list[dict[str, Any]]:
+    data = [{"range": a1(_instructions_title(template), 1, 0, len(template.instructions), 0), "values": [[line] for line in template.instructions]}]
+    for tab in template.tabs:
+        rows = [tab.header] + [[to_json_value(v) if v is not None else None for v in row] for row in tab.rows]
+        data.append({"range": a1(tab.name, 1, 0, len(rows), len(tab.fields) - 1), "values": rows})
+    for i, (name, labels) in enumerate(sorted(template.lists.items())):
+        data.append({"range": a1(LISTS_TAB, 1, i, len(labels) + 1, i), "values": [[name]] + [[label] for label in labels]})
+    width = max(len(r) for r in template.state_rows)
+    data.append({"range": a1(STATE_TAB, 1, 0, len(template.state_rows), width - 1), "values": [list(r) + [None] * (width - len(r)) for r in template.state_rows]})
+    return data
