@@ -3,10 +3,11 @@
 For each size it writes a sample workbook with the library (not timed), then runs each step in a
 fresh subprocess and reads that child's own peak RSS:
 
-  openpyxl load+save   openpyxl.load_workbook(book) and save to a copy, unchanged (the floor of any write)
+  openpyxl round trip  the naive sync: openpyxl loads the book, sets the engine cells of every case, saves
   calamine read        python-calamine reading every sheet to Python values (the floor of any read)
   sync (first)         `kakosheet sync` of a fresh copy: every case gets a new ID
   sync (no-op)         `kakosheet sync` again on the synced copy, nothing edited, same --now
+  sync (1% edited)     `kakosheet sync` after the status of 1% of the cases was changed
 
 Absolute seconds depend on the machine and its load; the ratios to the two baselines are the
 figures to compare between runs.
@@ -43,10 +44,12 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_NOW = "2026-11-22T10:00:00+08:00"
-BASELINE_SAVE = "openpyxl load+save"
+BASELINE_SAVE = "openpyxl round trip"
 BASELINE_READ = "calamine read"
 SYNC_FIRST = "sync (first)"
 SYNC_NOOP = "sync (no-op)"
+SYNC_EDITED = "sync (1% edited)"
+EDIT_SHARE = 0.01
 
 
 @dataclass
@@ -91,12 +94,39 @@ def _child_generate(book: str, cases: int, seed: int, now: str) -> dict[str, Any
 
 
 def _child_openpyxl(book: str, copy: str) -> dict[str, Any]:
+    """The naive round trip: load with openpyxl, set the engine's cells of every case, save."""
     import openpyxl
+
+    from kakosheet.schema import schemas
 
     start = time.perf_counter()
     wb = openpyxl.load_workbook(book)
+    ws = wb["Cases"]
+    header = [c.value for c in ws[1]]
+    engine = [header.index(f.label_en) + 1 for f in schemas()["cases"].engine_fields if f.label_en in header]
+    for r in range(2, ws.max_row + 1):
+        for c in engine:
+            cell = ws.cell(row=r, column=c)
+            cell.value = f"AS-202611-{r:05d}" if c == engine[0] else "ON_TRACK"
+            cell.data_type = "s"
     wb.save(copy)
     return {"inner_seconds": time.perf_counter() - start}
+
+
+def _child_edit(book: str, edited: str) -> dict[str, Any]:
+    """Change the status of 1% of the cases, as purchasers would between two syncs (not timed)."""
+    from kakosheet.backends.xlsxpkg import Package, SheetPatch, Styles, patch_worksheet, write_package
+    from kakosheet.schema import schemas
+
+    pkg = Package.open(book)
+    part = pkg.sheets["Cases"].part
+    col = [f.key for f in schemas()["cases"].fields].index("status")
+    n = int(pkg.zf.read(part).count(b"<row ") * EDIT_SHARE)
+    rows = {2 + i * int(1 / EDIT_SHARE): {col: "in_progress"} for i in range(n)}
+    xml, _ = patch_worksheet(pkg.read(part), SheetPatch(rows), Styles(None), pkg.date1904)
+    with open(edited, "wb") as out:
+        write_package(pkg, out, {part: xml}, set())
+    return {"edited_rows": n}
 
 
 def _child_calamine(book: str) -> dict[str, Any]:
@@ -118,6 +148,8 @@ def _run_child(argv: list[str]) -> None:
         out = _child_openpyxl(args[0], args[1])
     elif kind == "calamine":
         out = _child_calamine(args[0])
+    elif kind == "edit":
+        out = _child_edit(args[0], args[1])
     else:
         raise SystemExit(f"unknown child step {kind!r}")
     print(json.dumps(out))
@@ -171,7 +203,7 @@ def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeR
     gen = measure(_self("generate", str(book), str(cases), str(seed), now))
     print(f"[{cases} cases] generated in {gen.seconds:.1f} s ({book.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr, flush=True)
 
-    runs: dict[str, list[Run]] = {BASELINE_SAVE: [], BASELINE_READ: [], SYNC_FIRST: [], SYNC_NOOP: []}
+    runs: dict[str, list[Run]] = {BASELINE_SAVE: [], BASELINE_READ: [], SYNC_FIRST: [], SYNC_NOOP: [], SYNC_EDITED: []}
     for i in range(repeat):
         copy = folder / "openpyxl-copy.xlsx"
         synced = folder / "synced.xlsx"
@@ -182,7 +214,11 @@ def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeR
             (SYNC_FIRST, _sync_cmd(synced, now)),
             (SYNC_NOOP, _sync_cmd(synced, now)),
         ]
+        edited = folder / "edited.xlsx"
+        steps.append((SYNC_EDITED, _sync_cmd(edited, now)))
         for name, cmd in steps:
+            if name == SYNC_EDITED:
+                measure(_self("edit", str(synced), str(edited)))
             before = synced.stat().st_mtime_ns
             run = measure(cmd)
             if name == SYNC_NOOP and synced.stat().st_mtime_ns != before:

@@ -62,12 +62,19 @@ def to_json_value(value: Any) -> Any:
 
 
 class GSheetsBackend:
-    def __init__(self, target: str, credentials: str | None = None, deadline: float = 120.0, client: Any = None):
+    def __init__(
+        self,
+        target: str,
+        credentials: str | None = None,
+        deadline: float = 120.0,
+        client: Any = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ):
         self.id = spreadsheet_id(target)
         self.deadline = deadline
         if client is None:
             creds, self.account = load_credentials(credentials)
-            client = make_client(creds)
+            client = make_client(creds, timeout)
         else:
             self.account = getattr(getattr(client, "auth", None), "service_account_email", "the service account")
         self.client = client
