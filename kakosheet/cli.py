@@ -179,8 +179,9 @@ def sync_command(
     if dry_run:
         for line in result.changes[:MAX_CHANGE_LINES]:
             click.echo(f"  ~ {line}")
-        if len(result.changes) > MAX_CHANGE_LINES:
-            click.echo(f"  ... and {len(result.changes) - MAX_CHANGE_LINES} more")
+        total = result.cells_changed + len(result.tabs_rewritten)
+        if total > MAX_CHANGE_LINES:
+            click.echo(f"  ... and {total - MAX_CHANGE_LINES} more")
 
 
 @main.command()

@@ -21,7 +21,7 @@ from .table import Sheet, canonical, fingerprint
 class RowRef:
     row: int  # 1-based sheet row where the row was read
     case_id: str | None  # its ID when that ID was unique in the tab
-    fingerprint: str  # of its user-owned cells when read
+    fingerprint: int  # of its user-owned cells when read
 
 
 @dataclass
@@ -103,7 +103,7 @@ class RowLocator:
         self.patch = patch
         self.skip = patch.skip_columns()
         self._ids: dict[Any, list[int]] | None = None
-        self._fps: dict[str, list[int]] | None = None
+        self._fps: dict[int, list[int]] | None = None
 
     def _id_index(self) -> dict[Any, list[int]]:
         if self._ids is None:
@@ -116,7 +116,7 @@ class RowLocator:
                         self._ids[str(canonical(v)).strip()].append(r)
         return self._ids
 
-    def _fp_index(self) -> dict[str, list[int]]:
+    def _fp_index(self) -> dict[int, list[int]]:
         if self._fps is None:
             self._fps = defaultdict(list)
             for r in range(self.patch.header_row + 1, len(self.sheet.rows) + 1):
@@ -135,8 +135,12 @@ class RowLocator:
         return rows[0] if len(rows) == 1 else None
 
 
-def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult) -> list[tuple[int, int, Any]]:
-    """(1-based row, 0-based column, value) for every cell of `patch` that can be placed safely."""
+def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult, unchanged: bool = False) -> list[tuple[int, int, Any]]:
+    """(1-based row, 0-based column, value) for every cell of `patch` that can be placed safely.
+
+    `unchanged` says the backend has verified that `sheet` is exactly what the sync read (the
+    xlsx backend compares the file's hash), so every row is still where it was read.
+    """
     columns = resolve_columns(sheet, patch)
     if columns is None:
         result.skipped_tabs.append(patch.tab)
@@ -144,7 +148,7 @@ def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult) -> list[tupl
     out = [(patch.header_row, col, label) for col, label in patch.new_headers.items()]
     locator = RowLocator(sheet, patch)
     for write in patch.rows:
-        row = locator.find(write.ref)
+        row = write.ref.row if unchanged else locator.find(write.ref)
         if row is None:
             result.skipped_rows.append(f"{patch.tab}!{write.ref.row}")
             continue

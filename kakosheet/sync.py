@@ -24,6 +24,7 @@ from .template import STATE_TAB
 from .validate import ParsedTab, parse_tab
 
 Progress = Callable[[str], None]
+MAX_CHANGES_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class SyncReport:
     findings: list[Finding] = field(default_factory=list)
     overdue: int = 0
     due_soon: int = 0
-    changes: list[Change] = field(default_factory=list)  # one per changed cell or rewritten tab
+    changes: list[Change] = field(default_factory=list)  # per changed cell or rewritten tab, the first MAX_CHANGES_KEPT
     cells_changed: int = 0
     tabs_rewritten: list[str] = field(default_factory=list)
     written: bool = False
@@ -127,9 +128,12 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
             col = columns[key]
             new = to_cell(value, tz)
             old = current[col] if col < len(current) else None
+            if old is None and (new is None or new == ""):
+                continue
             if not same_value(old, new):
                 cells[col] = new
-                report_.changes.append(Change(sheet.name, row, col, key, old, new))
+                if len(report_.changes) < MAX_CHANGES_KEPT:
+                    report_.changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
             record = parsed.records[index]
             case_id = record.get(tab.id_field) if tab.id_field else None

@@ -7,7 +7,6 @@ checking, just before writing, that a row is still where it was read).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -76,16 +75,17 @@ def same_value(old: Any, new: Any) -> bool:
     return canonical(old) == canonical(new)
 
 
-def fingerprint(cells: list[Any], skip: frozenset[int] | set[int] = frozenset()) -> str:
-    """A short hash of a row's cells as one backend reads them, leaving out the columns in `skip` (the engine's).
+def fingerprint(cells: list[Any], skip: frozenset[int] | set[int] = frozenset()) -> int:
+    """A hash of a row's cells as one backend reads them, leaving out the columns in `skip` (the engine's).
 
-    Only ever compared with fingerprints made from the same backend's reads, so the values
-    need no normalising: the same cells read twice give the same hash.
+    Only ever compared with fingerprints made from the same backend's reads within one sync, so
+    the values need no normalising and Python's own hash is enough: the same cells read twice
+    give the same number.
     """
     kept = [v for i, v in enumerate(cells) if i not in skip] if skip else list(cells)
     while kept and (kept[-1] is None or kept[-1] == ""):
         kept.pop()
-    return hashlib.blake2b(repr(kept).encode("utf-8"), digest_size=10).hexdigest()
+    return hash(tuple(kept))
 
 
 @dataclass

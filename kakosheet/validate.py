@@ -44,7 +44,7 @@ class ParsedTab:
     def finding(self, index: int, key: str, code: str, message: str) -> Finding:
         return Finding(self.sheet.name, self.rows[index], self.column_name(key) if key else "", code, message)
 
-    def fingerprint(self, index: int) -> str:
+    def fingerprint(self, index: int) -> int:
         """A hash of the user-owned cells of record `index`'s row, as read."""
         return fingerprint(self.sheet.rows[self.rows[index] - 1], self.engine_columns())
 
@@ -128,12 +128,16 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: list[Any], tz: tzinfo) -> l
     dates repeat), and record a finding for each cell that can't be read."""
     memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
     out: list[Any] = []
+    text, when = f.type == "text", f.type == "datetime"
     for index, v in enumerate(raw):
         if v is None:
             out.append(None)
             continue
-        if f.type == "text" and type(v) is str:
+        if text and type(v) is str:
             out.append(v.strip() or None)
+            continue
+        if when and type(v) is datetime and not v.microsecond:
+            out.append(v.replace(tzinfo=tz))  # a real date cell, as calamine reads it
             continue
         key = (type(v), v)
         result = memo.get(key)

@@ -208,7 +208,8 @@ class XlsxBackend:
                 result.skipped_tabs.append(tab.tab)
                 continue
             cells: dict[int, dict[int, Any]] = defaultdict(dict)
-            for row, col, value in plan_writes(self._read_sheets[tab.tab], tab, result):
+            # _check_unchanged() proved the file is the one read: rows are where they were
+            for row, col, value in plan_writes(self._read_sheets[tab.tab], tab, result, unchanged=True):
                 cells[row][col] = value
             if not cells:
                 continue

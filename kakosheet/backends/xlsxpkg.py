@@ -43,6 +43,7 @@ _ROW_START = re.compile(rb"<(\w+:)?row\b([^>]*?)(/?)>")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 _ATTR_SPANS = re.compile(rb'\s+spans="[^"]*"')
 _ROW_STYLE = re.compile(rb'\bs="(\d+)"[^>]*?\bcustomFormat="(?:1|true)"|\bcustomFormat="(?:1|true)"[^>]*?\bs="(\d+)"')
 _DATE_CODES = re.compile(r"(?<![\\\"])[ymdhs]", re.I)
@@ -342,31 +343,33 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     body_start = sd.end()
     body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
     col_styles = _column_styles(xml[: sd.start()])
-    pending = dict(sorted(patch.cells.items()))
+    order = sorted(patch.cells)  # rows to write, consumed front to back
+    nxt = 0
     out: list[bytes] = [xml[:body_start]]
     pos = body_start
     implicit = 0
     formula = False
     max_col = -1
+    close = f"</{prefix}row>".encode()
     for m in _ROW_START.finditer(xml, body_start, body_end):
-        if not pending:
+        if nxt == len(order):
             break
-        r = re.search(rb'\br="(\d+)"', m.group(2))
+        r = _ROW_NUMBER.search(m.group(2))
         row = int(r.group(1)) if r else implicit + 1
         implicit = row
-        while pending and next(iter(pending)) < row:  # rows the sheet lacks: add them in order
-            missing = next(iter(pending))
+        while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
             out.append(xml[pos : m.start()])
             pos = m.start()
-            out.append(_new_row(prefix, missing, pending.pop(missing), patch, styles, col_styles, date1904).encode())
-        if row not in pending:
+            out.append(_new_row(prefix, order[nxt], patch.cells[order[nxt]], patch, styles, col_styles, date1904).encode())
+            nxt += 1
+        if nxt == len(order) or order[nxt] != row:
             continue
-        close = f"</{prefix}row>".encode()
+        nxt += 1
         end = m.end() if m.group(3) else xml.index(close, m.end()) + len(close)
         inner = b"" if m.group(3) else xml[m.end() : end - len(close)]
         row_style = _ROW_STYLE.search(m.group(2))
         rs = int(row_style.group(1) or row_style.group(2)) if row_style else None
-        new_inner, had_formula, last = _patch_cells(prefix, row, inner, pending.pop(row), patch, styles, col_styles, rs, date1904)
+        new_inner, had_formula, last = _patch_cells(prefix, row, inner, patch.cells[row], patch, styles, col_styles, rs, date1904)
         formula |= had_formula
         max_col = max(max_col, last)
         attrs = _ATTR_SPANS.sub(b"", m.group(2))
@@ -374,9 +377,8 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
         pos = end
     out.append(xml[pos:body_end])
-    for row, cells in pending.items():
-        out.append(_new_row(prefix, row, cells, patch, styles, col_styles, date1904).encode())
-        max_col = max(max_col, *cells)
+    for row in order[nxt:]:
+        out.append(_new_row(prefix, row, patch.cells[row], patch, styles, col_styles, date1904).encode())
     out.append(xml[body_end:])
     result = b"".join(out)
     for cells in patch.cells.values():
