@@ -43,3 +43,7 @@ class WorkbookOpen(KakosheetError):
 
 class WorkbookLocked(KakosheetError):
     """Another sync of the same workbook is running."""
+
+
+class WorkbookNotWritable(KakosheetError):
+    """The workbook or its folder cannot be written."""

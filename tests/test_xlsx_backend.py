@@ -13,7 +13,7 @@ import xlsxwriter
 from conftest import NOW, case, grid, write_book
 
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.errors import WorkbookLocked, WorkbookOpen, WriteConflict
+from kakosheet.errors import UnreadableWorkbook, WorkbookLocked, WorkbookNotWritable, WorkbookOpen, WriteConflict
 from kakosheet.patch import ApplyResult, Patch
 from kakosheet.report import PROBLEMS, SCORECARD
 from kakosheet.schema import schemas
@@ -196,3 +196,30 @@ def test_chinese_template_round_trip(tmp_path: Path) -> None:
     assert book[SCORECARD]["B2"].value == "供应商"
     again = sync(XlsxBackend(path), NOW)
     assert again.changes == []
+
+
+def test_read_only_folder_validates_and_a_sync_says_it_cannot_write(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    path = write_book(tmp_path / "b.xlsx", cases=5)
+    tmp_path.chmod(0o555)
+    try:
+        assert sync(XlsxBackend(path), NOW, dry_run=True).new_ids
+        with pytest.raises(WorkbookNotWritable, match="cannot write"):
+            sync(XlsxBackend(path), NOW)
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_strict_open_xml_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import zipfile as zf
+
+    path = write_book(tmp_path / "b.xlsx", cases=3)
+    with zf.ZipFile(path) as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    members["_rels/.rels"] = members["_rels/.rels"].replace(b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument", b"http://purl.oclc.org/ooxml/officeDocument/relationships/officeDocument")
+    with zf.ZipFile(path, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    with pytest.raises(UnreadableWorkbook, match="Strict Open XML"):
+        sync(XlsxBackend(path), NOW)

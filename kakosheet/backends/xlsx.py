@@ -32,6 +32,7 @@ from ..errors import (
     WorkbookExists,
     WorkbookLocked,
     WorkbookNotFound,
+    WorkbookNotWritable,
     WorkbookOpen,
 )
 from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
@@ -109,7 +110,13 @@ class XlsxBackend:
         if not self.path.parent.exists():
             raise WorkbookNotFound(f"{self.path}: no such folder")
         lock_path = self.path.with_name(f".{self.path.name}.kakosheet.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            # a read-only folder: reading (validate, --dry-run) needs no lock, and a write fails
+            # later with its own clear message
+            yield
+            return
         try:
             deadline = time.monotonic() + self.lock_timeout
             while True:
@@ -187,7 +194,10 @@ class XlsxBackend:
             raise UnreadableWorkbook(f"{self.path}: cannot be patched ({e}); open and re-save it in Excel or WPS") from e
         with pkg.zf:
             replaced, removed = self._build(pkg, patch, result)
-            self._write(pkg, replaced, removed)
+            try:
+                self._write(pkg, replaced, removed)
+            except PermissionError as e:
+                raise WorkbookNotWritable(f"{self.path}: cannot write the workbook or its folder ({e.strerror}); check the file's permissions") from e
         return result
 
     def _build(self, pkg: xlsxpkg.Package, patch: Patch, result: ApplyResult) -> tuple[dict[str, bytes], set[str]]:

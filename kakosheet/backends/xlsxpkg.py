@@ -129,6 +129,8 @@ class Package:
 
     def _locate_workbook(self) -> None:
         rels = self.read("_rels/.rels").decode("utf-8")
+        if "purl.oclc.org/ooxml" in rels:
+            raise PackageError("it is saved as Strict Open XML; save it again as an ordinary Excel Workbook (.xlsx)")
         for rel in _relationships(rels):
             if rel["Type"].endswith("/officeDocument"):
                 self.workbook_part = _resolve("", rel["Target"])
