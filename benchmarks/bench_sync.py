@@ -115,7 +115,9 @@ def _child_openpyxl(book: str, copy: str) -> dict[str, Any]:
 
 def _child_edit(book: str, edited: str) -> dict[str, Any]:
     """Change the status of 1% of the cases, as purchasers would between two syncs (not timed)."""
-    from kakosheet.backends.xlsxpkg import Package, SheetPatch, Styles, patch_worksheet, write_package
+    from kakosheet.backends.xlsx_sheet import SheetPatch, patch_worksheet
+    from kakosheet.backends.xlsx_styles import Styles
+    from kakosheet.backends.xlsxpkg import Package, write_package
     from kakosheet.schema import schemas
 
     pkg = Package.open(book)

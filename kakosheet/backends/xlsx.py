@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,14 @@ from ..errors import (
     WorkbookNotWritable,
     WorkbookOpen,
 )
-from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
+from ..patch import ApplyResult, Patch, plan_writes
 from ..table import Sheet
-from ..template import LISTS_TAB, STATE_TAB, Template
+from ..template import Template
 from . import xlsxpkg
+from .xlsx_sheet import SheetPatch, generated_sheet_xml, patch_worksheet
+from .xlsx_styles import Styles
+from .xlsx_template import ENGINE_FILL, render_template
 
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
-ENGINE_FILL = "E7E6E6"
-HEADER_FILL = "DDEBF7"
 TEMP_PREFIX = ".~kakosheet."
 BACKUP_DIR = ".kakosheet-backups"
 ENGINE_HEADER_FONT = '<font><b/><i/><sz val="11"/><color rgb="FF595959"/></font>'
@@ -204,10 +204,10 @@ class XlsxBackend:
         wb_rels_part = pkg.rels_part(pkg.workbook_part)
         wb_rels = pkg.read(wb_rels_part).decode("utf-8")
         styles_part = next(
-            (xlsxpkg._resolve(os.path.dirname(pkg.workbook_part), r["Target"]) for r in xlsxpkg._relationships(wb_rels) if r["Type"].endswith("/styles")),
+            (xlsxpkg.resolve_target(os.path.dirname(pkg.workbook_part), r["Target"]) for r in xlsxpkg.relationships(wb_rels) if r["Type"].endswith("/styles")),
             None,
         )
-        styles = xlsxpkg.Styles(pkg.read(styles_part) if styles_part and pkg.has(styles_part) else None)
+        styles = Styles(pkg.read(styles_part) if styles_part and pkg.has(styles_part) else None)
         replaced: dict[str, bytes] = {}
         removed: set[str] = set()
         formula = False
@@ -225,8 +225,8 @@ class XlsxBackend:
                 continue
             if tab.new_headers and engine_header is None:
                 engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
-            sheet_patch = xlsxpkg.SheetPatch(dict(cells), tab.header_row, engine_header)
-            xml, had_formula = xlsxpkg.patch_worksheet(pkg.read(entry.part), sheet_patch, styles, pkg.date1904)
+            sheet_patch = SheetPatch(dict(cells), tab.header_row, engine_header)
+            xml, had_formula = patch_worksheet(pkg.read(entry.part), sheet_patch, styles, pkg.date1904)
             replaced[entry.part] = xml
             formula |= had_formula
         structure = xlsxpkg.Structure(
@@ -234,7 +234,7 @@ class XlsxBackend:
         )
         taken = set(pkg.zf.namelist())
         for gen in patch.generated:
-            xml = xlsxpkg.generated_sheet_xml(gen, styles, pkg.date1904)
+            xml = generated_sheet_xml(gen, styles, pkg.date1904)
             entry = pkg.sheets.get(gen.name)
             if entry is not None:
                 replaced[entry.part] = xml
@@ -251,9 +251,9 @@ class XlsxBackend:
                 structure.add_sheet(gen.name, part, gen.hidden)
                 replaced[part] = xml
         if formula:
-            for rel in xlsxpkg._relationships(wb_rels):
+            for rel in xlsxpkg.relationships(wb_rels):
                 if rel["Type"] == xlsxpkg.CALC_CHAIN_TYPE:
-                    part = xlsxpkg._resolve(os.path.dirname(pkg.workbook_part), rel["Target"])
+                    part = xlsxpkg.resolve_target(os.path.dirname(pkg.workbook_part), rel["Target"])
                     removed.add(part)
                     structure.drop_calc_chain(part)
         if structure.changed:
@@ -334,148 +334,3 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _set(cell: Any, value: Any) -> None:
-    """Set a cell so that text stays text: nothing written here ever becomes a formula."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    if isinstance(value, str):
-        cell.value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell.data_type = "s"
-        return
-    cell.value = value
-    if isinstance(value, (datetime, date)):
-        cell.number_format = DATETIME_FORMAT
-
-
-def _style_engine_header(cell: Any) -> None:
-    from openpyxl.styles import Font, PatternFill
-
-    cell.font = Font(bold=True, italic=True, color="595959")
-    cell.fill = PatternFill("solid", fgColor=ENGINE_FILL)
-
-
-def _replace_tab(book: Any, gen: GeneratedTab) -> None:
-    from openpyxl.styles import Font, PatternFill
-
-    index = None
-    if gen.name in book.sheetnames:
-        index = book.sheetnames.index(gen.name)
-        del book[gen.name]
-    ws = book.create_sheet(gen.name, index)
-    ws.sheet_state = "hidden" if gen.hidden else "visible"
-    for r, row in enumerate(gen.rows, start=1):
-        for c, value in enumerate(row, start=1):
-            if value is not None:
-                _set(ws.cell(row=r, column=c), value)
-    if gen.rows and not gen.hidden:
-        ws.cell(row=1, column=1).font = Font(bold=True, size=12)
-    if gen.header_row and len(gen.rows) >= gen.header_row:
-        for c in range(1, len(gen.rows[gen.header_row - 1]) + 1):
-            cell = ws.cell(row=gen.header_row, column=c)
-            cell.font = Font(bold=True)
-            cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
-        ws.freeze_panes = ws.cell(row=gen.header_row + 1, column=1)
-    for c, width in gen.widths.items():
-        ws.column_dimensions[_letter(c + 1)].width = width
-    for c, fmt in gen.formats.items():
-        for r in range(gen.header_row + 1, len(gen.rows) + 1):
-            ws.cell(row=r, column=c + 1).number_format = fmt
-
-
-def _letter(col: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(col)
-
-
-_VALIDATION_TYPES = {
-    "datetime": ("date", "Enter a date, e.g. 2026-11-20 14:30."),
-    "int": ("whole", "Enter a whole number{at_least}."),
-    "number": ("decimal", "Enter a number{at_least}."),
-}
-
-
-def render_template(template: Template) -> Any:
-    """An openpyxl Workbook for `template`: headers, dropdowns, input messages, set-apart engine columns."""
-    import openpyxl
-    from openpyxl.comments import Comment
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    book = openpyxl.Workbook()
-    info = book.active
-    info.title = "说明" if template.lang == "zh" else "Instructions"
-    for r, line in enumerate(template.instructions, start=1):
-        _set(info.cell(row=r, column=1), line)
-    info.cell(row=1, column=1).font = Font(bold=True, size=14)
-    info.column_dimensions["A"].width = 120
-
-    lists = book.create_sheet(LISTS_TAB)
-    list_ranges: dict[str, str] = {}
-    for c, (name, labels) in enumerate(sorted(template.lists.items()), start=1):
-        _set(lists.cell(row=1, column=c), name)
-        for r, label in enumerate(labels, start=2):
-            _set(lists.cell(row=r, column=c), label)
-        letter = _letter(c)
-        list_ranges[name] = f"{LISTS_TAB}!${letter}$2:${letter}${len(labels) + 1}"
-    lists.sheet_state = "hidden"
-
-    engine_fill = PatternFill("solid", fgColor=ENGINE_FILL)
-    header_fill = PatternFill("solid", fgColor=HEADER_FILL)
-    last_row = 1048576
-    for tab in template.tabs:
-        ws = book.create_sheet(tab.name, len(book.sheetnames) - 1)
-        for c, (label, f) in enumerate(zip(tab.header, tab.fields, strict=True), start=1):
-            cell = ws.cell(row=1, column=c)
-            _set(cell, label)
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            letter = _letter(c)
-            ws.column_dimensions[letter].width = 36 if f.key in ("description", "validation_errors", "suggestion_basis", "basis") else 16
-            help_text = f.help_text(template.lang)
-            if f.engine:
-                _style_engine_header(cell)
-                cell.comment = Comment(help_text, "kakosheet")
-                ws.column_dimensions[letter].fill = engine_fill
-            else:
-                cell.font = Font(bold=True)
-                cell.fill = header_fill
-            title = (label + (" *" if f.required else ""))[:32]
-            rng = f"{letter}2:{letter}{last_row}"
-            if f.type == "choice" and not f.engine:
-                dv = DataValidation(type="list", formula1=list_ranges[f.choice_set], allow_blank=True)
-                dv.error = "Pick a value from the list." if template.lang != "zh" else "请从下拉列表中选择。"
-            elif f.type in _VALIDATION_TYPES and not f.engine:
-                kind, error = _VALIDATION_TYPES[f.type]
-                if f.type == "datetime":
-                    dv = DataValidation(type=kind, operator="greaterThan", formula1="DATE(1990,1,1)", allow_blank=True)
-                elif f.min is not None:
-                    dv = DataValidation(type=kind, operator="greaterThanOrEqual", formula1=f"{f.min:g}", allow_blank=True)
-                else:
-                    dv = DataValidation(type=kind, operator="between", formula1="-1E+300", formula2="1E+300", allow_blank=True)
-                dv.error = error.format(at_least=f" of at least {f.min:g}" if f.min is not None else "")
-            else:
-                dv = DataValidation(allow_blank=True)
-            dv.errorStyle = "warning"
-            dv.showErrorMessage = dv.type is not None
-            dv.promptTitle = title
-            dv.prompt = help_text[:255]
-            dv.showInputMessage = True
-            dv.add(f"{letter}1:{letter}1")
-            dv.add(rng)
-            ws.add_data_validation(dv)
-        for r, row in enumerate(tab.rows, start=2):
-            for c, (value, f) in enumerate(zip(row, tab.fields, strict=True), start=1):
-                if value is None:
-                    continue
-                cell = ws.cell(row=r, column=c)
-                _set(cell, value)
-                if f.engine:
-                    cell.fill = engine_fill
-        ws.freeze_panes = "B2" if tab.fields and tab.fields[0].key == "case_id" else "A2"
-        ws.auto_filter.ref = f"A1:{_letter(len(tab.fields))}1"
-    book.move_sheet(LISTS_TAB, offset=len(book.sheetnames))
-    if template.state_rows:
-        _replace_tab(book, GeneratedTab(STATE_TAB, template.state_rows, hidden=True, header_row=0))
-    return book

@@ -15,7 +15,8 @@ from python_calamine import CalamineWorkbook
 
 from kakosheet.backends import xlsxpkg
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.backends.xlsxpkg import SheetPatch, Styles, cell_xml, patch_worksheet
+from kakosheet.backends.xlsx_sheet import SheetPatch, cell_xml, patch_worksheet
+from kakosheet.backends.xlsx_styles import Styles
 from kakosheet.sync import sync
 from kakosheet.table import excel_serial
 

@@ -1,0 +1,320 @@
+"""Worksheet XML: set cells inside `<sheetData>` without touching anything else, and write generated tabs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from ..patch import GeneratedTab
+from ..table import excel_serial
+from .xlsx_styles import Styles
+from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
+
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ROW_START = re.compile(rb"<(\w+:)?row\b([^>]*?)(/?)>")
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
+_ATTR_S = re.compile(rb'\bs="(\d+)"')
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_ATTR_SPANS = re.compile(rb'\s+spans="[^"]*"')
+_ROW_STYLE = re.compile(rb'\bs="(\d+)"[^>]*?\bcustomFormat="(?:1|true)"|\bcustomFormat="(?:1|true)"[^>]*?\bs="(\d+)"')
+
+_NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
+    return escape(_ILLEGAL_XML.sub("", value))
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: bool) -> str:
+    """One `<c>` element holding `value`; text is always an inline string, never a formula."""
+    s = f' s="{style}"' if style is not None else ""
+    if type(value) is str and value:
+        return f'<{prefix}c r="{ref}"{s} t="inlineStr"><{prefix}is><{prefix}t xml:space="preserve">{_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
+    if value is None or value == "":
+        return f'<{prefix}c r="{ref}"{s}/>' if s else ""
+    if isinstance(value, bool):
+        return f'<{prefix}c r="{ref}"{s} t="b"><{prefix}v>{int(value)}</{prefix}v></{prefix}c>'
+    if isinstance(value, (datetime, date)):
+        return f'<{prefix}c r="{ref}"{s}><{prefix}v>{excel_serial(value, date1904)!r}</{prefix}v></{prefix}c>'
+    if isinstance(value, (int, float)):
+        return f'<{prefix}c r="{ref}"{s}><{prefix}v>{value!r}</{prefix}v></{prefix}c>'
+    text = _text(str(value))
+    return f'<{prefix}c r="{ref}"{s} t="inlineStr"><{prefix}is><{prefix}t xml:space="preserve">{text}</{prefix}t></{prefix}is></{prefix}c>'
+
+# -- worksheets ---------------------------------------------------------------------------
+
+
+@dataclass
+class SheetPatch:
+    """New values for cells of one worksheet: row -> {0-based column -> value}."""
+
+    cells: dict[int, dict[int, Any]]
+    header_row: int = 0
+    header_style: int | None = None  # style for new cells in the header row
+
+
+def _column_styles(xml: bytes) -> dict[int, int]:
+    out = {}
+    m = re.search(rb"<(?:\w+:)?cols>(.*?)</(?:\w+:)?cols>", xml, re.S)
+    if m:
+        for col in re.finditer(rb"<(?:\w+:)?col\b([^>]*?)/?>", m.group(1)):
+            attrs = _attrs(col.group(1).decode())
+            if "style" in attrs:
+                for c in range(int(attrs["min"]) - 1, int(attrs["max"])):
+                    out[c] = int(attrs["style"])
+    return out
+
+
+def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool) -> tuple[bytes, bool]:
+    """`xml` with the cells of `patch` set; and whether a formula cell was overwritten."""
+    sd = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", xml)
+    if sd is None:
+        raise PackageError("worksheet has no sheetData")
+    prefix = (sd.group(1) or b"").decode()
+    if sd.group(2):  # <sheetData/>: no rows yet
+        xml = xml[: sd.start()] + f"<{prefix}sheetData></{prefix}sheetData>".encode() + xml[sd.end() :]
+        sd = re.search(rb"<(\w+:)?sheetData\b[^>]*?>", xml)
+        assert sd is not None
+    body_start = sd.end()
+    body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
+    col_styles = _column_styles(xml[: sd.start()])
+    order = sorted(patch.cells)  # rows to write, consumed front to back
+    nxt = 0
+    out: list[bytes] = [xml[:body_start]]
+    pos = body_start
+    implicit = 0
+    formula = False
+    max_col = -1
+    close = f"</{prefix}row>".encode()
+    for m in _ROW_START.finditer(xml, body_start, body_end):
+        if nxt == len(order):
+            break
+        r = _ROW_NUMBER.search(m.group(2))
+        row = int(r.group(1)) if r else implicit + 1
+        implicit = row
+        while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
+            out.append(xml[pos : m.start()])
+            pos = m.start()
+            out.append(_new_row(prefix, order[nxt], patch.cells[order[nxt]], patch, styles, col_styles, date1904).encode())
+            nxt += 1
+        if nxt == len(order) or order[nxt] != row:
+            continue
+        nxt += 1
+        end = m.end() if m.group(3) else xml.index(close, m.end()) + len(close)
+        inner = b"" if m.group(3) else xml[m.end() : end - len(close)]
+        row_style = _ROW_STYLE.search(m.group(2))
+        rs = int(row_style.group(1) or row_style.group(2)) if row_style else None
+        new_inner, had_formula, last = _patch_cells(prefix, row, inner, patch.cells[row], patch, styles, col_styles, rs, date1904)
+        formula |= had_formula
+        max_col = max(max_col, last)
+        attrs = _ATTR_SPANS.sub(b"", m.group(2))
+        out.append(xml[pos : m.start()])
+        out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
+        pos = end
+    out.append(xml[pos:body_end])
+    for row in order[nxt:]:
+        out.append(_new_row(prefix, row, patch.cells[row], patch, styles, col_styles, date1904).encode())
+    out.append(xml[body_end:])
+    result = b"".join(out)
+    for cells in patch.cells.values():
+        max_col = max(max_col, *cells) if cells else max_col
+    return _widen_dimension(result, max_col, max(patch.cells, default=0)), formula
+
+
+def _style_for(row: int, col: int, current: int | None, value: Any, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None) -> int | None:
+    style = current
+    if style is None:
+        style = patch.header_style if row == patch.header_row and patch.header_style is not None else (row_style if row_style is not None else col_styles.get(col))
+    if isinstance(value, (datetime, date)):
+        return styles.date_style(style)
+    return style
+
+
+def _patch_cells(
+    prefix: str,
+    row: int,
+    inner: bytes,
+    writes: dict[int, Any],
+    patch: SheetPatch,
+    styles: Styles,
+    col_styles: dict[int, int],
+    row_style: int | None,
+    date1904: bool,
+) -> tuple[bytes, bool, int]:
+    """The row's cells with `writes` applied: a fast path finds the written cells by reference
+    and appends new ones at the end; rows where that is not enough are parsed cell by cell."""
+    fast = _patch_cells_fast(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
+    if fast is not None:
+        return fast
+    return _patch_cells_full(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
+
+
+def _new_cell(prefix: str, row: int, col: int, value: Any, current: int | None, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None, date1904: bool) -> bytes:
+    style = _style_for(row, col, current, value, patch, styles, col_styles, row_style)
+    return cell_xml(prefix, f"{col_letters(col)}{row}", value, style, date1904).encode()
+
+
+def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | None:
+    """Start and end of the `<c>` element with reference `ref` in a row, if there is one."""
+    at = inner.find(b' r="' + ref + b'"')
+    if at < 0:
+        return None
+    start = inner.rfind(b"<", 0, at)
+    if start < 0 or not inner.startswith(b"<" + prefix + b"c", start) or b">" in inner[start:at]:
+        return None  # the text matched inside a value, not a cell's reference
+    close = inner.index(b">", at)
+    if inner[close - 1 : close] == b"/":
+        return start, close + 1
+    end_tag = b"</" + prefix + b"c>"
+    return start, inner.index(end_tag, close) + len(end_tag)
+
+
+def _patch_cells_fast(
+    prefix: str, row: int, inner: bytes, writes: dict[int, Any], patch: SheetPatch, styles: Styles,
+    col_styles: dict[int, int], row_style: int | None, date1904: bool,
+) -> tuple[bytes, bool, int] | None:
+    bprefix = prefix.encode()
+    last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
+    last_col = -1
+    if last_open >= 0:
+        r = _ATTR_R.search(inner[last_open : inner.index(b">", last_open)])
+        if r is None or not r.group(1):
+            return None  # cells without references: count them the slow way
+        last_col = col_index(r.group(1))
+    edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
+    appended: list[tuple[int, bytes]] = []
+    formula = False
+    beyond = min(writes) > last_col  # the common first sync: engine columns still empty
+    for col in sorted(writes):
+        value = writes[col]
+        found = None if beyond or col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+        if found is not None:
+            start, end = found
+            raw = inner[start:end]
+            s = _ATTR_S.search(raw.split(b">", 1)[0])
+            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+            edits.append((start, end, col, _new_cell(prefix, row, col, value, int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
+        elif col > last_col:
+            appended.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
+        else:  # a new cell before an existing one: find the next cell to its right
+            follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
+            if follower is None:
+                return None
+            edits.append((follower[0], follower[0], col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
+    out: list[bytes] = []
+    pos = 0
+    for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
+        out.append(inner[pos:start])
+        out.append(xml)
+        pos = end
+    tail = inner[pos:]
+    if appended:
+        cells_end = len(tail)
+        ext = re.search(rb"<(?:\w+:)?extLst\b", tail)
+        if ext:
+            cells_end = ext.start()
+        out.append(tail[:cells_end])
+        out.extend(xml for _, xml in appended)
+        out.append(tail[cells_end:])
+    else:
+        out.append(tail)
+    return b"".join(out), formula, max([last_col, *writes])
+
+
+def _patch_cells_full(
+    prefix: str,
+    row: int,
+    inner: bytes,
+    writes: dict[int, Any],
+    patch: SheetPatch,
+    styles: Styles,
+    col_styles: dict[int, int],
+    row_style: int | None,
+    date1904: bool,
+) -> tuple[bytes, bool, int]:
+    cells: list[tuple[int, bytes]] = []
+    implicit = -1
+    formula = False
+    pos = 0
+    for m in _CELL.finditer(inner):
+        r = _ATTR_R.search(m.group(1))
+        col = col_index(r.group(1)) if r and r.group(1) else implicit + 1
+        implicit = col
+        cells.append((col, inner[m.start() : m.end()]))
+        pos = m.end()
+    tail = inner[pos:]  # anything after the last cell (e.g. an extLst) stays last
+    existing = {col for col, _ in cells}
+    rebuilt: list[tuple[int, bytes]] = []
+    for col, raw in cells:
+        if col in writes:
+            s = _ATTR_S.search(raw.split(b">", 1)[0])
+            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+            rebuilt.append((col, _new_cell(prefix, row, col, writes[col], int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
+        else:
+            rebuilt.append((col, raw))
+    for col, value in writes.items():
+        if col not in existing:
+            rebuilt.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
+    rebuilt.sort(key=lambda item: item[0])
+    last = max((c for c, _ in rebuilt), default=-1)
+    return b"".join(raw for _, raw in rebuilt) + tail, formula, last
+
+
+def _new_row(prefix: str, row: int, writes: dict[int, Any], patch: SheetPatch, styles: Styles, col_styles: dict[int, int], date1904: bool) -> str:
+    cells = "".join(
+        cell_xml(prefix, f"{col_letters(col)}{row}", value, _style_for(row, col, None, value, patch, styles, col_styles, None), date1904)
+        for col, value in sorted(writes.items())
+    )
+    return f'<{prefix}row r="{row}">{cells}</{prefix}row>'
+
+
+def _widen_dimension(xml: bytes, max_col: int, max_row: int) -> bytes:
+    m = re.search(rb'<(?:\w+:)?dimension\b[^>]*?ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"', xml)
+    if m is None or max_col < 0:
+        return xml
+    end_col = col_index(m.group(3) or m.group(1))
+    end_row = int(m.group(4) or m.group(2))
+    if max_col <= end_col and max_row <= end_row:
+        return xml
+    ref = f"{m.group(1).decode()}{m.group(2).decode()}:{col_letters(max(end_col, max_col))}{max(end_row, max_row)}"
+    return xml[: m.start(1)] + ref.encode() + xml[m.end(4) if m.group(4) else m.end(2) :]
+
+# -- generated tabs -----------------------------------------------------------------------
+
+
+def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> bytes:
+    """A whole worksheet for a generated tab: title line, styled header, frozen below it."""
+    title = styles.xf(font='<font><b/><sz val="12"/></font>') if not tab.hidden else None
+    header = styles.xf(font="<font><b/><sz val=\"11\"/></font>", fill='<fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/><bgColor indexed="64"/></patternFill></fill>') if tab.header_row else None
+    formats = {c: styles.xf(styles.number_format(fmt)) for c, fmt in tab.formats.items()}
+    parts = [f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">']
+    width = max((len(r) for r in tab.rows), default=1)
+    parts.append(f'<dimension ref="A1:{col_letters(max(width, 1) - 1)}{max(len(tab.rows), 1)}"/>')
+    if tab.header_row:
+        parts.append(
+            f'<sheetViews><sheetView workbookViewId="0"><pane ySplit="{tab.header_row}" topLeftCell="A{tab.header_row + 1}" '
+            'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView></sheetViews>'
+        )
+    parts.append('<sheetFormatPr defaultRowHeight="15"/>')
+    if tab.widths:
+        parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(tab.widths.items())) + "</cols>")
+    parts.append("<sheetData>")
+    for r, row in enumerate(tab.rows, start=1):
+        cells = []
+        for c, value in enumerate(row):
+            style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if r > tab.header_row else None
+            if isinstance(value, (datetime, date)):
+                style = styles.date_style(style)
+            cells.append(cell_xml("", f"{col_letters(c)}{r}", value, style if value is not None else None, date1904))
+        parts.append(f'<row r="{r}">{"".join(cells)}</row>')
+    parts.append("</sheetData></worksheet>")
+    return "".join(parts).encode("utf-8")
