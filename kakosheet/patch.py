@@ -22,6 +22,7 @@ class RowRef:
     row: int  # 1-based sheet row where the row was read
     case_id: str | None  # its ID when that ID was unique in the tab
     fingerprint: int  # of its user-owned cells when read
+    id_seen: Any = None  # what its ID cell held when read (None: blank)
 
 
 @dataclass
@@ -130,9 +131,16 @@ class RowLocator:
             if len(rows) == 1:
                 return rows[0]
         if 1 <= ref.row <= len(self.sheet.rows) and fingerprint(self.sheet.rows[ref.row - 1], self.skip) == ref.fingerprint:
-            return ref.row
-        rows = self._fp_index().get(ref.fingerprint, [])
-        return rows[0] if len(rows) == 1 else None
+            found: int | None = ref.row
+        else:
+            rows = self._fp_index().get(ref.fingerprint, [])
+            found = rows[0] if len(rows) == 1 else None
+        if found is not None and self.patch.id_column is not None and ref.case_id is None:
+            # the ID cell is the engine's, so it is not in the fingerprint: a row that was given an
+            # ID meanwhile (by another sync) must not be given a second one
+            if canonical(self.sheet.cell(found, self.patch.id_column)) != canonical(ref.id_seen):
+                return None
+        return found
 
 
 def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult, unchanged: bool = False) -> list[tuple[int, int, Any]]:

@@ -138,7 +138,8 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
             record = parsed.records[index]
             case_id = record.get(tab.id_field) if tab.id_field else None
             unique = case_id if case_id and record.get("_unique_id", True) else None
-            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprint(index)), cells))
+            id_seen = current[patch.id_column] if patch.id_column is not None and patch.id_column < len(current) else None
+            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprint(index), id_seen), cells))
     report_.cells_changed += sum(len(w.cells) for w in patch.rows) + len(new_headers)
     return patch
 

@@ -331,3 +331,15 @@ def test_rows_sorted_between_read_and_write_keep_their_own_flags() -> None:
     assert by_order["KB1"][0] == "AS-202611-00001"
     assert by_order["KB1"][since] == datetime(2026, 11, 22, 11, 0)
     assert by_order["KB2"][since] == datetime(2026, 11, 20, 9, 0)
+
+
+def test_a_row_given_an_id_by_another_sync_meanwhile_is_not_given_a_second_one() -> None:
+    book = memory_book([case(order_no="KB1"), case(order_no="KB2")])
+
+    def another_sync_was_quicker(b: MemoryBackend) -> None:
+        b.grid("Cases")[2][0] = "AS-202611-00077"
+
+    book.before_apply.append(another_sync_was_quicker)
+    result = sync(book, NOW)
+    assert column(book, "Cases", "case_id") == ["AS-202611-00001", "AS-202611-00077"]
+    assert result.applied is not None and result.applied.skipped_rows == ["Cases!3"]
