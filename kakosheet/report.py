@@ -13,10 +13,11 @@ from .engine import CaseView
 from .findings import Finding
 from .patch import GeneratedTab
 from .schema import schemas
+from .template import PROBLEMS_TAB, SCORECARD_TAB
 from .validate import ParsedTab
 
-SCORECARD = "Supplier Scorecard"
-PROBLEMS = "Problems"
+SCORECARD = SCORECARD_TAB
+PROBLEMS = PROBLEMS_TAB
 Z95 = 1.959963984540054
 
 _HEADERS = {

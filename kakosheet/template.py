@@ -15,6 +15,9 @@ from .state import State
 
 LISTS_TAB = "_lists"
 STATE_TAB = "_kakosheet"
+SCORECARD_TAB = "Supplier Scorecard"
+PROBLEMS_TAB = "Problems"
+GENERATED_TABS = (SCORECARD_TAB, PROBLEMS_TAB)  # written whole by every sync
 
 
 @dataclass
@@ -33,6 +36,13 @@ class Template:
     lists: dict[str, list[str]]  # choice list name -> labels offered in dropdowns
     instructions: list[str]
     state_rows: list[list[Any]] = field(default_factory=list)
+    generated: tuple[str, ...] = GENERATED_TABS
+
+    def placeholder(self, name: str) -> str:
+        """What a generated tab says before the first sync."""
+        if self.lang == "zh":
+            return f"{name}：运行 kakosheet sync 后生成"
+        return f"{name}: filled in by kakosheet sync"
 
 
 def default_rules() -> list[dict[str, str]]:

@@ -79,6 +79,30 @@ def rich_book(path: Path, records: list[dict[str, Any]] | None = None, vba: bool
     if vba:
         wb.add_vba_project(_fake_vba(path.parent))
     wb.close()
+    return add_parts(path)
+
+
+EXTRA_PARTS = {
+    # parts xlsxwriter cannot make, as Excel lays them out: custom XML, an external link, a pivot table
+    "customXml/item1.xml": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><qc xmlns="urn:example:qc"><batch id="7"/></qc>',
+    "customXml/_rels/item1.xml.rels": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>',
+    "xl/externalLinks/externalLink1.xml": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><externalBook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId1"><sheetNames><sheetName val="Prices"/></sheetNames></externalBook></externalLink>',
+    "xl/pivotTables/pivotTable1.xml": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><pivotTableDefinition xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" name="PivotTable1" cacheId="1" dataCaption="Values"><location ref="A3:B7" firstHeaderRow="1" firstDataRow="1" firstDataCol="1"/></pivotTableDefinition>',
+    "xl/pivotCache/pivotCacheDefinition1.xml": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><pivotCacheDefinition xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" refreshOnLoad="1"><cacheSource type="worksheet"><worksheetSource ref="A1:I13" sheet="Cases"/></cacheSource></pivotCacheDefinition>',
+}
+
+
+def add_parts(path: Path, parts: dict[str, bytes] = EXTRA_PARTS) -> Path:
+    """Add opaque parts to a workbook's package (the sync must copy them untouched)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        members = [(i, src.read(i)) for i in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info, data in members:
+            dst.writestr(info, data)
+        for name, data in parts.items():
+            dst.writestr(name, data)
     return path
 
 

@@ -259,6 +259,7 @@ def test_init_sets_up_dropdowns_protection_colours_and_hidden_state(fake: FakeSh
     colours = [cf for cf in sheet.conditional_formats if cf["ranges"][0]["startColumnIndex"] == overdue]
     assert {cf["booleanRule"]["condition"]["values"][0]["userEnteredValue"] for cf in colours} == {"OVERDUE", "DUE_SOON"}
     assert len(grid(fake, sid, "Cases")) == 21 and len(grid(fake, sid, "Rules")) > 15
+    assert grid(fake, sid, SCORECARD)[0][0] == "Supplier Scorecard: filled in by kakosheet sync"
     # the same command again refuses to replace the tabs without --force
     r = CliRunner().invoke(main, ["init", f"gsheets://{sid}"])
     assert r.exit_code == 1 and "--force" in r.output

@@ -52,6 +52,7 @@ def test_every_part_not_owned_by_the_engine_survives_byte_for_byte(tmp_path: Pat
 
     untouched = set(before) - SHARED - {cases_part}
     assert {n for n in untouched if after.get(n) != before[n]} == set()
+    assert {"customXml/item1.xml", "xl/externalLinks/externalLink1.xml", "xl/pivotTables/pivotTable1.xml"} <= untouched
     if suffix == ".xlsm":
         assert after["xl/vbaProject.bin"] == before["xl/vbaProject.bin"]
     # the Cases sheet: everything outside the cell grid (validation, conditional formats with

@@ -100,7 +100,7 @@ def keyed(f: Field, value: Any) -> Any:
 
 
 def test_tabs_named_in_the_language_with_hidden_machine_tabs(book: Book) -> None:
-    expected = [INSTRUCTIONS[book.lang]] + [s.name(book.lang) for s in user_tabs()] + [template.LISTS_TAB, template.STATE_TAB]
+    expected = [INSTRUCTIONS[book.lang]] + [s.name(book.lang) for s in user_tabs()] + list(template.GENERATED_TABS) + [template.LISTS_TAB, template.STATE_TAB]
     assert book.wb.sheetnames == expected
     states = {ws.title: ws.sheet_state for ws in book.wb.worksheets}
     assert states.pop(template.LISTS_TAB) == "hidden"

@@ -236,7 +236,7 @@ class GSheetsBackend:
         """Set up the spreadsheet's tabs from `template` (refuses to replace them unless `force`)."""
         caller = Caller(self.deadline)
         self._metadata(caller)
-        names = [t.name for t in template.tabs] + [LISTS_TAB, STATE_TAB, _instructions_title(template)]
+        names = [t.name for t in template.tabs] + [LISTS_TAB, STATE_TAB, _instructions_title(template), *template.generated]
         existing = [n for n in names if n in self._meta]
         if existing and not force:
             raise WorkbookExists(f"gsheets://{self.id} already has tabs {', '.join(existing)}; pass --force to replace them")
@@ -337,6 +337,8 @@ def _add_tabs(template: Template) -> list[dict[str, Any]]:
     for i, tab in enumerate(template.tabs, start=1):
         rows = max(1000, len(tab.rows) + 200)
         requests.append({"addSheet": {"properties": {"title": tab.name, "index": i, "gridProperties": {"rowCount": rows, "columnCount": len(tab.fields), "frozenRowCount": 1}}}})
+    for name in template.generated:
+        requests.append({"addSheet": {"properties": {"title": name, "gridProperties": {"rowCount": 200, "columnCount": 13, "frozenRowCount": 2}}}})
     requests.append({"addSheet": {"properties": {"title": LISTS_TAB, "hidden": True, "gridProperties": {"rowCount": 100, "columnCount": len(template.lists)}}}})
     requests.append({"addSheet": {"properties": {"title": STATE_TAB, "hidden": True, "gridProperties": {"rowCount": max(100, len(template.state_rows) + 10), "columnCount": 8}}}})
     return requests
@@ -379,6 +381,7 @@ def _template_values(template: Template) -> list[dict[str, Any]]:
         data.append({"range": a1(tab.name, 1, 0, len(rows), len(tab.fields) - 1), "values": rows})
     for i, (name, labels) in enumerate(sorted(template.lists.items())):
         data.append({"range": a1(LISTS_TAB, 1, i, len(labels) + 1, i), "values": [[name]] + [[label] for label in labels]})
+    data += [{"range": a1(name, 1, 0, 1, 0), "values": [[template.placeholder(name)]]} for name in template.generated]
     width = max(len(r) for r in template.state_rows)
     data.append({"range": a1(STATE_TAB, 1, 0, len(template.state_rows), width - 1), "values": [list(r) + [None] * (width - len(r)) for r in template.state_rows]})
     return data

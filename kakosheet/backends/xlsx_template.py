@@ -152,6 +152,8 @@ def render_template(template: Template) -> Any:
                     cell.fill = engine_fill
         ws.freeze_panes = "B2" if tab.fields and tab.fields[0].key == "case_id" else "A2"
         ws.auto_filter.ref = f"A1:{_letter(len(tab.fields))}1"
+    for name in template.generated:
+        _replace_tab(book, GeneratedTab(name, [[template.placeholder(name)]], header_row=0))
     book.move_sheet(LISTS_TAB, offset=len(book.sheetnames))
     if template.state_rows:
         _replace_tab(book, GeneratedTab(STATE_TAB, template.state_rows, hidden=True, header_row=0))
