@@ -36,7 +36,7 @@ class Inputs:
     id_prefix: str = "AS"
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseView:
     """A case as the reports see it."""
 

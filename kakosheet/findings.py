@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Finding:
     tab: str  # tab name as in the workbook
     row: int  # 1-based sheet row; 0 for the tab as a whole

@@ -17,7 +17,7 @@ from .schema import norm_label
 from .table import Sheet, canonical, fingerprint
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowRef:
     row: int  # 1-based sheet row where the row was read
     case_id: str | None  # its ID when that ID was unique in the tab
@@ -25,7 +25,7 @@ class RowRef:
     id_seen: Any = None  # what its ID cell held when read (None: blank)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowWrite:
     ref: RowRef
     cells: dict[int, Any]  # 0-based column -> new value (None clears)

@@ -17,7 +17,7 @@ TITLE = "kakosheet state: written by kakosheet sync, do not edit"
 DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseState:
     status: str
     since: datetime

@@ -27,7 +27,7 @@ Progress = Callable[[str], None]
 MAX_CHANGES_KEPT = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One cell (or tab) a sync changes; formatted only when shown."""
 

@@ -30,8 +30,8 @@ def sheet(body: str, prefix: str = "") -> bytes:
 
 
 def patched(xml: bytes, cells: dict[int, dict[int, object]]) -> str:
-    out, _ = patch_worksheet(xml, SheetPatch(cells), Styles(None), False)
-    return out.decode()
+    pieces, _ = patch_worksheet(xml, SheetPatch(cells), Styles(None), False)
+    return b"".join(pieces).decode()
 
 
 def test_written_cells_replace_existing_ones_and_keep_their_style() -> None:

@@ -74,8 +74,9 @@ def _column_styles(xml: bytes) -> dict[int, int]:
     return out
 
 
-def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool) -> tuple[bytes, bool]:
-    """`xml` with the cells of `patch` set; and whether a formula cell was overwritten."""
+def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool) -> tuple[list[Any], bool]:
+    """`xml` with the cells of `patch` set, as pieces to write one after another (unchanged stretches
+    are views of `xml`, not copies); and whether a formula cell was overwritten."""
     sd = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", xml)
     if sd is None:
         raise PackageError("worksheet has no sheetData")
@@ -89,7 +90,8 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     col_styles = _column_styles(xml[: sd.start()])
     order = sorted(patch.cells)  # rows to write, consumed front to back
     nxt = 0
-    out: list[bytes] = [xml[:body_start]]
+    view = memoryview(xml)
+    out: list[Any] = [xml[:body_start]]
     pos = body_start
     implicit = 0
     formula = False
@@ -102,7 +104,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         row = int(r.group(1)) if r else implicit + 1
         implicit = row
         while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
-            out.append(xml[pos : m.start()])
+            out.append(view[pos : m.start()])
             pos = m.start()
             out.append(_new_row(prefix, order[nxt], patch.cells[order[nxt]], patch, styles, col_styles, date1904).encode())
             nxt += 1
@@ -117,17 +119,17 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         formula |= had_formula
         max_col = max(max_col, last)
         attrs = _ATTR_SPANS.sub(b"", m.group(2))
-        out.append(xml[pos : m.start()])
+        out.append(view[pos : m.start()])
         out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
         pos = end
-    out.append(xml[pos:body_end])
+    out.append(view[pos:body_end])
     for row in order[nxt:]:
         out.append(_new_row(prefix, row, patch.cells[row], patch, styles, col_styles, date1904).encode())
-    out.append(xml[body_end:])
-    result = b"".join(out)
+    out.append(view[body_end:])
     for cells in patch.cells.values():
         max_col = max(max_col, *cells) if cells else max_col
-    return _widen_dimension(result, max_col, max(patch.cells, default=0)), formula
+    out[0] = _widen_dimension(out[0], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
+    return out, formula
 
 
 def _style_for(row: int, col: int, current: int | None, value: Any, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None) -> int | None:

@@ -24,7 +24,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -211,8 +211,11 @@ class Structure:
 # -- writing ------------------------------------------------------------------------------
 
 
-def write_package(pkg: Package, out: IO[bytes], replaced: dict[str, bytes], removed: set[str]) -> None:
-    """Copy `pkg` to `out`, members in their order, with `replaced` ones rewritten or added, `removed` left out."""
+def write_package(pkg: Package, out: IO[bytes], replaced: dict[str, Any], removed: set[str]) -> None:
+    """Copy `pkg` to `out`, members in their order, with `replaced` ones rewritten or added, `removed` left out.
+
+    A replacement is bytes, or a list of bytes-like pieces streamed one after another (so a large
+    worksheet is never joined into one more copy in memory)."""
     known = set(pkg.zf.namelist())
     with zipfile.ZipFile(out, "w", allowZip64=True) as dst:
         for info in pkg.zf.infolist():
@@ -228,11 +231,18 @@ def write_package(pkg: Package, out: IO[bytes], replaced: dict[str, bytes], remo
                 _write_member(dst, name, data, (1980, 1, 1, 0, 0, 0))
 
 
-def _write_member(dst: zipfile.ZipFile, name: str, data: bytes, date_time: tuple[int, int, int, int, int, int]) -> None:
+def _write_member(dst: zipfile.ZipFile, name: str, data: Any, date_time: tuple[int, int, int, int, int, int]) -> None:
     info = zipfile.ZipInfo(name, date_time=date_time)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o600 << 16
-    dst.writestr(info, data, compresslevel=1 if len(data) > BIG_PART else 6)
+    if isinstance(data, (bytes, bytearray)):
+        dst.writestr(info, data, compresslevel=1 if len(data) > BIG_PART else 6)
+        return
+    size = sum(len(piece) for piece in data)
+    info._compresslevel = 1 if size > BIG_PART else 6  # type: ignore[attr-defined]  # honoured by ZipFile.open("w")
+    with dst.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fout:
+        for piece in data:
+            fout.write(piece)
 
 
 def _copy_member(src: zipfile.ZipFile, info: zipfile.ZipInfo, dst: zipfile.ZipFile) -> None:
