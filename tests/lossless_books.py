@@ -25,18 +25,9 @@ def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 3
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def rich_book(path: Path, records: list[dict[str, Any]] | None = None, vba: bool = False) -> Path:
-    """A Cases workbook from xlsxwriter with images (floating and in-cell), a chart, comments,
-    a text box, data bars and sparklines (extension blocks), conditional formatting, data
-    validation, defined names, formulas with cached values, styles, widths, hidden rows, a filter,
-    and for .xlsm a VBA project."""
-    records = records or [case(order_no=f"KB{i}", qty_affected=i, supplier=["Acme", "义乌华美"][i % 2]) for i in range(1, 13)]
-    image = path.parent / "defect.png"
-    image.write_bytes(png())
-    wb = xlsxwriter.Workbook(str(path))
-    ws = wb.add_worksheet("Cases")
+def write_cases(wb: xlsxwriter.Workbook, ws: Any, records: list[dict[str, Any]]) -> int:
+    """The purchaser's columns of `records` on `ws` under a styled header; returns the rows written."""
     bold = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1})
-    red = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
     date = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
     rows = grid("cases", records)
     user = [i for i, f in enumerate(schemas()["cases"].fields) if not f.engine]
@@ -51,7 +42,22 @@ def rich_book(path: Path, records: list[dict[str, Any]] | None = None, vba: bool
                 ws.write_string(r, c, value)
             elif value is not None:
                 ws.write_number(r, c, value)
-    n = len(rows)
+    return len(rows)
+
+
+def rich_book(path: Path, records: list[dict[str, Any]] | None = None, vba: bool = False) -> Path:
+    """A Cases workbook from xlsxwriter with images (floating and in-cell), a chart, comments,
+    a text box, data bars and sparklines (extension blocks), conditional formatting, data
+    validation, defined names, formulas with cached values, styles, widths, hidden rows, a filter,
+    and for .xlsm a VBA project."""
+    records = records or [case(order_no=f"KB{i}", qty_affected=i, supplier=["Acme", "义乌华美"][i % 2]) for i in range(1, 13)]
+    image = path.parent / "defect.png"
+    image.write_bytes(png())
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Cases")
+    red = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+    n = write_cases(wb, ws, records)
+    user = [f for f in schemas()["cases"].fields if not f.engine]
     ws.write_comment(1, 1, "checked by QC lead", {"author": "Li Wei", "font_name": "Arial", "font_size": 12, "color": "#CCFFCC"})
     ws.write_formula(n + 1, 8, f"=SUM(I2:I{n})", wb.add_format({"bold": True}), sum(range(1, n)))
     ws.insert_image("AF3", str(image), {"x_scale": 10, "y_scale": 10, "description": "defect photo"})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
 import xlsxwriter
-from conftest import NOW, case, grid, write_book
+from conftest import NOW, case, write_book
+from lossless_books import write_cases
 
 from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.errors import UnreadableWorkbook, WorkbookLocked, WorkbookNotWritable, WorkbookOpen, WriteConflict
@@ -42,25 +43,11 @@ def xlsxwriter_book(path: Path, records: list[dict]) -> Path:
     """A Cases workbook written by xlsxwriter, with a comment, a formula, a chart and formatting."""
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("Cases")
-    bold = wb.add_format({"bold": True, "bg_color": "#FFF2CC"})
-    date = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-    rows = grid("cases", records)
-    user = [i for i, f in enumerate(schemas()["cases"].fields) if not f.engine]
-    for c, i in enumerate(user):
-        ws.write(0, c, rows[0][i], bold)
-    for r, row in enumerate(rows[1:], start=1):
-        for c, i in enumerate(user):
-            value = row[i]
-            if isinstance(value, datetime):
-                ws.write_datetime(r, c, value, date)
-            elif isinstance(value, str):
-                ws.write_string(r, c, value)
-            elif value is not None:
-                ws.write(r, c, value)
+    n = write_cases(wb, ws, records)
     ws.write_comment(1, 1, "checked by QC lead")
-    ws.write_formula(len(rows) + 1, 7, f"=SUM(H2:H{len(rows)})", None, 3)
+    ws.write_formula(n + 1, 7, f"=SUM(H2:H{n})", None, 3)
     chart = wb.add_chart({"type": "column"})
-    chart.add_series({"values": f"=Cases!$H$2:$H${len(rows)}"})
+    chart.add_series({"values": f"=Cases!$H$2:$H${n}"})
     ws.insert_chart("AF2", chart)
     wb.close()
     return path

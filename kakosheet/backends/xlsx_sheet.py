@@ -87,7 +87,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         assert sd is not None
     body_start = sd.end()
     body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
-    col_styles = _column_styles(xml[: sd.start()])
+    cells = _Cells(prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
     order = sorted(patch.cells)  # rows to write, consumed front to back
     nxt = 0
     view = memoryview(xml)
@@ -106,7 +106,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
             out.append(view[pos : m.start()])
             pos = m.start()
-            out.append(_new_row(prefix, order[nxt], patch.cells[order[nxt]], patch, styles, col_styles, date1904).encode())
+            out.append(cells.new_row(order[nxt], patch.cells[order[nxt]]))
             nxt += 1
         if nxt == len(order) or order[nxt] != row:
             continue
@@ -115,7 +115,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         inner = b"" if m.group(3) else xml[m.end() : end - len(close)]
         row_style = _ROW_STYLE.search(m.group(2))
         rs = int(row_style.group(1) or row_style.group(2)) if row_style else None
-        new_inner, had_formula, last = _patch_cells(prefix, row, inner, patch.cells[row], patch, styles, col_styles, rs, date1904)
+        new_inner, had_formula, last = cells.patch_row(row, inner, patch.cells[row], rs)
         formula |= had_formula
         max_col = max(max_col, last)
         attrs = _ATTR_SPANS.sub(b"", m.group(2))
@@ -123,46 +123,123 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
         pos = end
     out.append(view[pos:body_end])
-    for row in order[nxt:]:
-        out.append(_new_row(prefix, row, patch.cells[row], patch, styles, col_styles, date1904).encode())
+    out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
     out.append(view[body_end:])
-    for cells in patch.cells.values():
-        max_col = max(max_col, *cells) if cells else max_col
+    for writes in patch.cells.values():
+        max_col = max(max_col, *writes) if writes else max_col
     out[0] = _widen_dimension(out[0], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
     return out, formula
 
 
-def _style_for(row: int, col: int, current: int | None, value: Any, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None) -> int | None:
-    style = current
-    if style is None:
-        style = patch.header_style if row == patch.header_row and patch.header_style is not None else (row_style if row_style is not None else col_styles.get(col))
-    if isinstance(value, (datetime, date)):
-        return styles.date_style(style)
-    return style
+@dataclass
+class _Cells:
+    """Writes the cells of one worksheet: what every row of it shares (prefix, styles, date system)."""
 
+    prefix: str
+    patch: SheetPatch
+    styles: Styles
+    col_styles: dict[int, int]
+    date1904: bool
 
-def _patch_cells(
-    prefix: str,
-    row: int,
-    inner: bytes,
-    writes: dict[int, Any],
-    patch: SheetPatch,
-    styles: Styles,
-    col_styles: dict[int, int],
-    row_style: int | None,
-    date1904: bool,
-) -> tuple[bytes, bool, int]:
-    """The row's cells with `writes` applied: a fast path finds the written cells by reference
-    and appends new ones at the end; rows where that is not enough are parsed cell by cell."""
-    fast = _patch_cells_fast(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
-    if fast is not None:
-        return fast
-    return _patch_cells_full(prefix, row, inner, writes, patch, styles, col_styles, row_style, date1904)
+    def style_for(self, row: int, col: int, current: int | None, value: Any, row_style: int | None) -> int | None:
+        """A new value's style: the cell's own, else the header's, the row's or the column's; dates get a date format."""
+        style = current
+        if style is None:
+            if row == self.patch.header_row and self.patch.header_style is not None:
+                style = self.patch.header_style
+            else:
+                style = row_style if row_style is not None else self.col_styles.get(col)
+        if isinstance(value, (datetime, date)):
+            return self.styles.date_style(style)
+        return style
 
+    def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> bytes:
+        style = self.style_for(row, col, current, value, row_style)
+        return cell_xml(self.prefix, f"{col_letters(col)}{row}", value, style, self.date1904).encode()
 
-def _new_cell(prefix: str, row: int, col: int, value: Any, current: int | None, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], row_style: int | None, date1904: bool) -> bytes:
-    style = _style_for(row, col, current, value, patch, styles, col_styles, row_style)
-    return cell_xml(prefix, f"{col_letters(col)}{row}", value, style, date1904).encode()
+    def new_row(self, row: int, writes: dict[int, Any]) -> bytes:
+        cells = b"".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
+        return f'<{self.prefix}row r="{row}">'.encode() + cells + f"</{self.prefix}row>".encode()
+
+    def patch_row(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int]:
+        """The row's cells with `writes` applied, whether a formula was overwritten, and the last column.
+
+        A fast path finds the written cells by their reference and adds new ones in place; rows
+        whose cells carry no references are parsed cell by cell."""
+        fast = self._fast(row, inner, writes, row_style)
+        return fast if fast is not None else self._full(row, inner, writes, row_style)
+
+    def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int] | None:
+        bprefix = self.prefix.encode()
+        last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
+        last_col = -1
+        if last_open >= 0:
+            r = _ATTR_R.search(inner[last_open : inner.index(b">", last_open)])
+            if r is None or not r.group(1):
+                return None  # cells without references: count them the slow way
+            last_col = col_index(r.group(1))
+        edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
+        appended: list[bytes] = []
+        formula = False
+        beyond = min(writes) > last_col  # the common first sync: engine columns still empty
+        for col in sorted(writes):
+            value = writes[col]
+            found = None if beyond or col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+            if found is not None:
+                start, end = found
+                raw = inner[start:end]
+                s = _ATTR_S.search(raw.split(b">", 1)[0])
+                formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+                edits.append((start, end, col, self.cell(row, col, value, int(s.group(1)) if s else None, row_style)))
+            elif col > last_col:
+                appended.append(self.cell(row, col, value, None, row_style))
+            else:  # a new cell before an existing one: find the next cell to its right
+                follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
+                if follower is None:
+                    return None
+                edits.append((follower[0], follower[0], col, self.cell(row, col, value, None, row_style)))
+        out: list[bytes] = []
+        pos = 0
+        for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
+            out.append(inner[pos:start])
+            out.append(xml)
+            pos = end
+        tail = inner[pos:]
+        if appended:
+            ext = re.search(rb"<(?:\w+:)?extLst\b", tail)
+            cells_end = ext.start() if ext else len(tail)
+            out.append(tail[:cells_end])
+            out.extend(appended)
+            out.append(tail[cells_end:])
+        else:
+            out.append(tail)
+        return b"".join(out), formula, max([last_col, *writes])
+
+    def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int]:
+        cells: list[tuple[int, bytes]] = []
+        implicit = -1
+        formula = False
+        pos = 0
+        for m in _CELL.finditer(inner):
+            r = _ATTR_R.search(m.group(1))
+            col = col_index(r.group(1)) if r and r.group(1) else implicit + 1
+            implicit = col
+            cells.append((col, inner[m.start() : m.end()]))
+            pos = m.end()
+        tail = inner[pos:]  # anything after the last cell (e.g. an extLst) stays last
+        existing = {col for col, _ in cells}
+        rebuilt: list[tuple[int, bytes]] = []
+        for col, raw in cells:
+            if col in writes:
+                s = _ATTR_S.search(raw.split(b">", 1)[0])
+                formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
+                rebuilt.append((col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style)))
+            else:
+                rebuilt.append((col, raw))
+        rebuilt += [(col, self.cell(row, col, value, None, row_style)) for col, value in writes.items() if col not in existing]
+        rebuilt.sort(key=lambda item: item[0])
+        last = max((c for c, _ in rebuilt), default=-1)
+        return b"".join(raw for _, raw in rebuilt) + tail, formula, last
 
 
 def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | None:
@@ -178,105 +255,6 @@ def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | Non
         return start, close + 1
     end_tag = b"</" + prefix + b"c>"
     return start, inner.index(end_tag, close) + len(end_tag)
-
-
-def _patch_cells_fast(
-    prefix: str, row: int, inner: bytes, writes: dict[int, Any], patch: SheetPatch, styles: Styles,
-    col_styles: dict[int, int], row_style: int | None, date1904: bool,
-) -> tuple[bytes, bool, int] | None:
-    bprefix = prefix.encode()
-    last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
-    last_col = -1
-    if last_open >= 0:
-        r = _ATTR_R.search(inner[last_open : inner.index(b">", last_open)])
-        if r is None or not r.group(1):
-            return None  # cells without references: count them the slow way
-        last_col = col_index(r.group(1))
-    edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
-    appended: list[tuple[int, bytes]] = []
-    formula = False
-    beyond = min(writes) > last_col  # the common first sync: engine columns still empty
-    for col in sorted(writes):
-        value = writes[col]
-        found = None if beyond or col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
-        if found is not None:
-            start, end = found
-            raw = inner[start:end]
-            s = _ATTR_S.search(raw.split(b">", 1)[0])
-            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
-            edits.append((start, end, col, _new_cell(prefix, row, col, value, int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
-        elif col > last_col:
-            appended.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
-        else:  # a new cell before an existing one: find the next cell to its right
-            follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
-            if follower is None:
-                return None
-            edits.append((follower[0], follower[0], col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
-    out: list[bytes] = []
-    pos = 0
-    for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
-        out.append(inner[pos:start])
-        out.append(xml)
-        pos = end
-    tail = inner[pos:]
-    if appended:
-        cells_end = len(tail)
-        ext = re.search(rb"<(?:\w+:)?extLst\b", tail)
-        if ext:
-            cells_end = ext.start()
-        out.append(tail[:cells_end])
-        out.extend(xml for _, xml in appended)
-        out.append(tail[cells_end:])
-    else:
-        out.append(tail)
-    return b"".join(out), formula, max([last_col, *writes])
-
-
-def _patch_cells_full(
-    prefix: str,
-    row: int,
-    inner: bytes,
-    writes: dict[int, Any],
-    patch: SheetPatch,
-    styles: Styles,
-    col_styles: dict[int, int],
-    row_style: int | None,
-    date1904: bool,
-) -> tuple[bytes, bool, int]:
-    cells: list[tuple[int, bytes]] = []
-    implicit = -1
-    formula = False
-    pos = 0
-    for m in _CELL.finditer(inner):
-        r = _ATTR_R.search(m.group(1))
-        col = col_index(r.group(1)) if r and r.group(1) else implicit + 1
-        implicit = col
-        cells.append((col, inner[m.start() : m.end()]))
-        pos = m.end()
-    tail = inner[pos:]  # anything after the last cell (e.g. an extLst) stays last
-    existing = {col for col, _ in cells}
-    rebuilt: list[tuple[int, bytes]] = []
-    for col, raw in cells:
-        if col in writes:
-            s = _ATTR_S.search(raw.split(b">", 1)[0])
-            formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
-            rebuilt.append((col, _new_cell(prefix, row, col, writes[col], int(s.group(1)) if s else None, patch, styles, col_styles, row_style, date1904)))
-        else:
-            rebuilt.append((col, raw))
-    for col, value in writes.items():
-        if col not in existing:
-            rebuilt.append((col, _new_cell(prefix, row, col, value, None, patch, styles, col_styles, row_style, date1904)))
-    rebuilt.sort(key=lambda item: item[0])
-    last = max((c for c, _ in rebuilt), default=-1)
-    return b"".join(raw for _, raw in rebuilt) + tail, formula, last
-
-
-def _new_row(prefix: str, row: int, writes: dict[int, Any], patch: SheetPatch, styles: Styles, col_styles: dict[int, int], date1904: bool) -> str:
-    cells = "".join(
-        cell_xml(prefix, f"{col_letters(col)}{row}", value, _style_for(row, col, None, value, patch, styles, col_styles, None), date1904)
-        for col, value in sorted(writes.items())
-    )
-    return f'<{prefix}row r="{row}">{cells}</{prefix}row>'
 
 
 def _widen_dimension(xml: bytes, max_col: int, max_row: int) -> bytes:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
+from ..findings import column_letter
+
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 WORKSHEET_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
@@ -39,15 +41,7 @@ class PackageError(Exception):
     """The package is not a workbook this writer can patch safely."""
 
 
-@functools.cache
-def col_letters(col: int) -> str:
-    """0-based column -> letters."""
-    out = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out
+col_letters = functools.cache(column_letter)  # 0-based column -> letters, called per cell written
 
 
 def col_index(letters: bytes | str) -> int:
