@@ -12,25 +12,14 @@ import pytest
 import requests
 from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
-
-try:
-    from tests.sheets_fake import (
-        SCOPE_SPREADSHEETS,
-        ApiError,
-        BlockedHostError,
-        FakeSheets,
-        make_client,
-        parse_a1,
-    )
-except ImportError:  # tests/ is not a package: pytest puts this directory on sys.path
-    from sheets_fake import (  # type: ignore[no-redef]
-        SCOPE_SPREADSHEETS,
-        ApiError,
-        BlockedHostError,
-        FakeSheets,
-        make_client,
-        parse_a1,
-    )
+from sheets_fake import (
+    SCOPE_SPREADSHEETS,
+    ApiError,
+    BlockedHostError,
+    FakeSheets,
+    make_client,
+    parse_a1,
+)
 
 
 @pytest.fixture
