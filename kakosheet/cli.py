@@ -69,7 +69,7 @@ NOW_OPTION = click.option(
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """After-sales and exception tracking in a shared Excel workbook.
+    """After-sales and exception tracking in a shared Excel workbook or Google Sheet.
 
     Purchasers fill in the Cases tab; `kakosheet sync` validates every row, gives each case a
     permanent ID, suggests the responsible party, tracks each stage against its time limit and
