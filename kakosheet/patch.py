@@ -67,8 +67,6 @@ class Patch:
     def is_empty(self) -> bool:
         return not self.generated and not any(t.rows or t.new_headers for t in self.tabs)
 
-    def cell_count(self) -> int:
-        return sum(len(w.cells) for t in self.tabs for w in t.rows) + sum(len(t.new_headers) for t in self.tabs)
 
 
 @dataclass

@@ -178,7 +178,3 @@ def problems(findings: list[Finding], now: datetime, tz: tzinfo, lang: str = "en
         widths={0: 16, 2: 24, 3: 16, 4: 90},
     )
 
-
-def overdue_count(cases: list[CaseView]) -> int:
-    return sum(c.flag == "OVERDUE" for c in cases)
-
