@@ -68,7 +68,6 @@ class Patch:
         return not self.generated and not any(t.rows or t.new_headers for t in self.tabs)
 
 
-
 @dataclass
 class ApplyResult:
     written: int = 0  # cells written
