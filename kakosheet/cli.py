@@ -102,7 +102,7 @@ def init(book: str, lang: str, sample: int, seed: int, timezone: str | None, id_
     from . import template
 
     backend = open_backend(book, credentials=credentials, deadline=deadline)
-    timezone = timezone or (backend.default_timezone() if hasattr(backend, "default_timezone") else "UTC")
+    timezone = timezone or backend.default_timezone()
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as e:

@@ -221,7 +221,7 @@ def _sync_once(
         _timezone(timezone)
         state.settings["timezone"] = timezone
     if state_sheet is None and not timezone:
-        state.settings["timezone"] = getattr(backend, "timezone", None) or "UTC"
+        state.settings["timezone"] = backend.default_timezone()
     tz = _timezone(state.settings.get("timezone", "UTC"))
     lang = state.settings.get("lang", "en")
     prefix = (id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
@@ -257,7 +257,7 @@ def _sync_once(
 
     patch = Patch()
     if "cases" in tabs:
-        _mark_unique_ids(tabs["cases"], outcome.values["cases"])
+        _mark_unique_ids(tabs["cases"])
     for key, parsed in tabs.items():
         tab_patch = _tab_patch(parsed, outcome.values.get(key, []), tz, lang, result)
         if tab_patch.rows or tab_patch.new_headers:
@@ -281,7 +281,7 @@ def _sync_once(
     return result
 
 
-def _mark_unique_ids(parsed: ParsedTab, wanted: list[dict[str, Any]]) -> None:
+def _mark_unique_ids(parsed: ParsedTab) -> None:
     """Flag records whose ID, as read, appears on no other row: only those are addressed by ID."""
     seen: dict[str, int] = {}
     for rec in parsed.records:

@@ -46,14 +46,12 @@ class ParsedTab:
 
     def fingerprint(self, index: int) -> int:
         """A hash of the user-owned cells of record `index`'s row, as read."""
-        return fingerprint(self.sheet.rows[self.rows[index] - 1], self.engine_columns())
+        return fingerprint(self.sheet.rows[self.rows[index] - 1], self.engine_columns)
 
     @functools.cached_property
-    def _engine_columns(self) -> frozenset[int]:
-        return frozenset(self.header.columns[f.key] for f in self.schema.engine_fields if f.key in self.header.columns)
-
     def engine_columns(self) -> frozenset[int]:
-        return self._engine_columns
+        """Columns of this tab that hold the engine's fields."""
+        return frozenset(self.header.columns[f.key] for f in self.schema.engine_fields if f.key in self.header.columns)
 
 
 def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.DataFrameSchema:
@@ -82,7 +80,7 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     user_cols = [(f, header.columns[f.key]) for f in tab.user_fields if f.key in header.columns]
     id_field = tab.by_key.get(tab.id_field) if tab.id_field else None
     id_col = header.columns.get(tab.id_field) if id_field is not None and id_field.engine else None
-    engine_cols = parsed.engine_columns()
+    engine_cols = parsed.engine_columns
 
     body = sheet.rows[header.row :]
     kept: list[list[Any]] = []

@@ -412,7 +412,7 @@ def test_sample_has_rows_the_validator_rejects(sample_cases: ParsedTab) -> None:
 
 
 def test_sample_engine_columns_start_empty(sample_cases: ParsedTab) -> None:
-    engine_cols = sample_cases.engine_columns()
+    engine_cols = sample_cases.engine_columns
     assert engine_cols
     for r in sample_cases.rows:
         cells = sample_cases.sheet.rows[r - 1]

@@ -16,6 +16,10 @@ class Backend(Protocol):
         """The workbook as the user named it, for messages."""
         ...
 
+    def default_timezone(self) -> str:
+        """The time zone of a workbook kakosheet has not set one for (after `read`, no extra request)."""
+        ...
+
     def locked(self) -> AbstractContextManager[None]:
         """Hold the workbook for one sync: no other sync reads or writes it meanwhile."""
         ...

@@ -21,6 +21,9 @@ class MemoryBackend:
     def describe(self) -> str:
         return "memory workbook"
 
+    def default_timezone(self) -> str:
+        return "UTC"
+
     def locked(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 

@@ -21,10 +21,10 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import (
     UnreadableWorkbook,
@@ -264,14 +264,18 @@ class XlsxBackend:
             replaced[styles_part or "xl/styles.xml"] = styles.xml.encode("utf-8")
         return replaced, removed
 
-    def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, bytes], removed: set[str]) -> None:
+    def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, Any], removed: set[str]) -> None:
+        self._atomic_write(lambda fh: xlsxpkg.write_package(pkg, fh, replaced, removed), self._replace)
+
+    def _atomic_write(self, fill: Callable[[IO[bytes]], None], commit: Callable[[Path], None]) -> None:
+        """`fill` a temporary file beside the workbook, fsync it, then `commit` (rename) it; on failure remove it."""
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                xlsxpkg.write_package(pkg, fh, replaced, removed)
+                fill(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            self._replace(Path(tmp))
+            commit(Path(tmp))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -302,25 +306,18 @@ class XlsxBackend:
         for old in kept[: max(0, len(kept) - self.backups)]:
             old.unlink(missing_ok=True)
 
-    def _save_new(self, book: Any) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                book.save(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def create(self, template: Template, force: bool = False) -> None:
         """Write a new workbook from `template`; refuse to replace an existing file unless `force`."""
         if self.path.exists() and not force:
             raise WorkbookExists(f"{self.path} already exists; pass --force to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._save_new(render_template(template))
+        book = render_template(template)
+
+        def commit(tmp: Path) -> None:
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+
+        self._atomic_write(book.save, commit)
 
 
 def _fsync_dir(folder: Path) -> None:

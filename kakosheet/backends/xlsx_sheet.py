@@ -95,7 +95,6 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     pos = body_start
     implicit = 0
     formula = False
-    max_col = -1
     close = f"</{prefix}row>".encode()
     for m in _ROW_START.finditer(xml, body_start, body_end):
         if nxt == len(order):
@@ -115,9 +114,8 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         inner = b"" if m.group(3) else xml[m.end() : end - len(close)]
         row_style = _ROW_STYLE.search(m.group(2))
         rs = int(row_style.group(1) or row_style.group(2)) if row_style else None
-        new_inner, had_formula, last = cells.patch_row(row, inner, patch.cells[row], rs)
+        new_inner, had_formula = cells.patch_row(row, inner, patch.cells[row], rs)
         formula |= had_formula
-        max_col = max(max_col, last)
         attrs = _ATTR_SPANS.sub(b"", m.group(2))
         out.append(view[pos : m.start()])
         out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
@@ -125,8 +123,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     out.append(view[pos:body_end])
     out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
     out.append(view[body_end:])
-    for writes in patch.cells.values():
-        max_col = max(max_col, *writes) if writes else max_col
+    max_col = max((col for writes in patch.cells.values() for col in writes), default=-1)
     out[0] = _widen_dimension(out[0], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
     return out, formula
 
@@ -161,15 +158,15 @@ class _Cells:
         cells = b"".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
         return f'<{self.prefix}row r="{row}">'.encode() + cells + f"</{self.prefix}row>".encode()
 
-    def patch_row(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int]:
-        """The row's cells with `writes` applied, whether a formula was overwritten, and the last column.
+    def patch_row(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
+        """The row's cells with `writes` applied, and whether a formula was overwritten.
 
         A fast path finds the written cells by their reference and adds new ones in place; rows
         whose cells carry no references are parsed cell by cell."""
         fast = self._fast(row, inner, writes, row_style)
         return fast if fast is not None else self._full(row, inner, writes, row_style)
 
-    def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int] | None:
+    def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool] | None:
         bprefix = self.prefix.encode()
         last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
         last_col = -1
@@ -213,9 +210,9 @@ class _Cells:
             out.append(tail[cells_end:])
         else:
             out.append(tail)
-        return b"".join(out), formula, max([last_col, *writes])
+        return b"".join(out), formula
 
-    def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool, int]:
+    def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
         cells: list[tuple[int, bytes]] = []
         implicit = -1
         formula = False
@@ -238,8 +235,7 @@ class _Cells:
                 rebuilt.append((col, raw))
         rebuilt += [(col, self.cell(row, col, value, None, row_style)) for col, value in writes.items() if col not in existing]
         rebuilt.sort(key=lambda item: item[0])
-        last = max((c for c, _ in rebuilt), default=-1)
-        return b"".join(raw for _, raw in rebuilt) + tail, formula, last
+        return b"".join(raw for _, raw in rebuilt) + tail, formula
 
 
 def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | None:
