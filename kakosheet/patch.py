@@ -21,8 +21,7 @@ from .table import Sheet, canonical, fingerprint
 class RowRef:
     row: int  # 1-based sheet row where the row was read
     case_id: str | None  # its ID when that ID was unique in the tab
-    fingerprint: int  # of its user-owned cells when read
-    id_seen: Any = None  # what its ID cell held when read (None: blank)
+    cells: list[Any]  # the row's cells as read (its fingerprint and ID cell are taken from them when needed)
 
 
 @dataclass(slots=True)
@@ -127,15 +126,18 @@ class RowLocator:
             rows = self._id_index().get(ref.case_id, [])
             if len(rows) == 1:
                 return rows[0]
-        if 1 <= ref.row <= len(self.sheet.rows) and fingerprint(self.sheet.rows[ref.row - 1], self.skip) == ref.fingerprint:
+        seen = fingerprint(ref.cells, self.skip)
+        if 1 <= ref.row <= len(self.sheet.rows) and fingerprint(self.sheet.rows[ref.row - 1], self.skip) == seen:
             found: int | None = ref.row
         else:
-            rows = self._fp_index().get(ref.fingerprint, [])
+            rows = self._fp_index().get(seen, [])
             found = rows[0] if len(rows) == 1 else None
         if found is not None and self.patch.id_column is not None and ref.case_id is None:
             # the ID cell is the engine's, so it is not in the fingerprint: a row that was given an
             # ID meanwhile (by another sync) must not be given a second one
-            if canonical(self.sheet.cell(found, self.patch.id_column)) != canonical(ref.id_seen):
+            col = self.patch.id_column
+            id_seen = ref.cells[col] if col < len(ref.cells) else None
+            if canonical(self.sheet.cell(found, col)) != canonical(id_seen):
                 return None
         return found
 

@@ -74,13 +74,6 @@ def _timezone(name: str) -> tzinfo:
         raise UsageError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai or UTC") from e
 
 
-def to_cell(value: Any, tz: tzinfo) -> Any:
-    """An engine value as stored in a cell: aware datetimes become wall-clock time in the workbook's zone."""
-    if isinstance(value, datetime):
-        return value.astimezone(tz).replace(tzinfo=None, microsecond=0)
-    return value
-
-
 def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]:
     out = []
     for f in tab.user_fields:
@@ -120,26 +113,33 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
         engine_columns={c: sheet.cell(header.row, c) for k, c in columns.items() if c not in new_headers},
         new_headers=new_headers,
     )
+    targets = [(key, columns[key]) for key in (wanted[0] if wanted else ())]
+    changes = report_.changes
+    sheet_rows = sheet.rows
+    id_key = tab.id_field
     for index, want in enumerate(wanted):
         row = parsed.rows[index]
-        current = sheet.rows[row - 1]
+        current = sheet_rows[row - 1]
+        width = len(current)
         cells = {}
-        for key, value in want.items():
-            col = columns[key]
-            new = to_cell(value, tz)
-            old = current[col] if col < len(current) else None
-            if old is None and (new is None or new == ""):
+        for key, col in targets:
+            new = want[key]
+            if type(new) is datetime:
+                new = new.astimezone(tz).replace(tzinfo=None, microsecond=0)
+            old = current[col] if col < width else None
+            if old is None or old == "":
+                if new is None or new == "":
+                    continue
+            elif old == new or same_value(old, new):
                 continue
-            if not same_value(old, new):
-                cells[col] = new
-                if len(report_.changes) < MAX_CHANGES_KEPT:
-                    report_.changes.append(Change(sheet.name, row, col, key, old, new))
+            cells[col] = new
+            if len(changes) < MAX_CHANGES_KEPT:
+                changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
             record = parsed.records[index]
-            case_id = record.get(tab.id_field) if tab.id_field else None
+            case_id = record.get(id_key) if id_key else None
             unique = case_id if case_id and record.get("_unique_id", True) else None
-            id_seen = current[patch.id_column] if patch.id_column is not None and patch.id_column < len(current) else None
-            patch.rows.append(RowWrite(RowRef(row, unique, parsed.fingerprint(index), id_seen), cells))
+            patch.rows.append(RowWrite(RowRef(row, unique, current), cells))
     report_.cells_changed += sum(len(w.cells) for w in patch.rows) + len(new_headers)
     return patch
 

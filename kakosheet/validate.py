@@ -18,7 +18,7 @@ import pandera.pandas as pa
 from .coerce import coerce, is_blank
 from .findings import Finding, column_letter
 from .schema import Field, TabSchema
-from .table import Header, Sheet, fingerprint
+from .table import Header, Sheet
 
 FUTURE_SLACK = timedelta(days=1)
 
@@ -43,10 +43,6 @@ class ParsedTab:
 
     def finding(self, index: int, key: str, code: str, message: str) -> Finding:
         return Finding(self.sheet.name, self.rows[index], self.column_name(key) if key else "", code, message)
-
-    def fingerprint(self, index: int) -> int:
-        """A hash of the user-owned cells of record `index`'s row, as read."""
-        return fingerprint(self.sheet.rows[self.rows[index] - 1], self.engine_columns)
 
     @functools.cached_property
     def engine_columns(self) -> frozenset[int]:

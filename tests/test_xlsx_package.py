@@ -38,7 +38,7 @@ def test_written_cells_replace_existing_ones_and_keep_their_style() -> None:
     xml = sheet('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" s="4"><v>1</v></c></row>')
     out = patched(xml, {1: {1: "AS-1"}})
     assert '<c r="A1" t="s"><v>0</v></c>' in out
-    assert '<c r="B1" s="4" t="inlineStr"><is><t xml:space="preserve">AS-1</t></is></c>' in out
+    assert '<c r="B1" s="4" t="inlineStr"><is><t>AS-1</t></is></c>' in out
 
 
 def test_new_cells_go_in_column_order_and_missing_rows_are_added_in_order() -> None:
@@ -54,7 +54,7 @@ def test_prefixed_elements_and_rows_and_cells_without_references() -> None:
     out = patched(xml, {2: {3: "id"}, 1: {1: 9}})
     rows = out.split("<x:row")
     assert "<x:v>9</x:v>" in rows[1] and "<x:v>1</x:v>" in rows[1]
-    assert '<x:c r="D2" t="inlineStr"><x:is><x:t xml:space="preserve">id</x:t></x:is></x:c>' in rows[2]
+    assert '<x:c r="D2" t="inlineStr"><x:is><x:t>id</x:t></x:is></x:c>' in rows[2]
 
 
 def test_reference_text_inside_a_value_is_not_mistaken_for_a_cell() -> None:
@@ -136,3 +136,12 @@ def test_several_new_cells_before_the_same_existing_cell_keep_column_order() -> 
     refs = re.findall(r'<c r="([A-Z]+)2"', out)
     assert refs == ["A", "B", "C", "E", "F"]
     assert "<v>60</v>" in out and "<v>5</v>" in out
+
+
+def test_text_marks_whitespace_to_keep_only_where_a_reader_could_lose_it() -> None:
+    xml = sheet('<row r="1"><c r="A1"><v>1</v></c></row>')
+    out = patched(xml, {1: {1: " padded ", 2: "two\nlines", 3: "plain 文字", 4: "a<b & c"}})
+    assert '<c r="B1" t="inlineStr"><is><t xml:space="preserve"> padded </t></is></c>' in out
+    assert '<c r="C1" t="inlineStr"><is><t xml:space="preserve">two\nlines</t></is></c>' in out
+    assert '<c r="D1" t="inlineStr"><is><t>plain 文字</t></is></c>' in out
+    assert '<c r="E1" t="inlineStr"><is><t>a&lt;b &amp; c</t></is></c>' in out

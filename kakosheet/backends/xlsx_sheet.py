@@ -14,7 +14,6 @@ from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
 
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_ROW_START = re.compile(rb"<(\w+:)?row\b([^>]*?)(/?)>")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
@@ -22,6 +21,7 @@ _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 _ATTR_SPANS = re.compile(rb'\s+spans="[^"]*"')
 _ROW_STYLE = re.compile(rb'\bs="(\d+)"[^>]*?\bcustomFormat="(?:1|true)"|\bcustomFormat="(?:1|true)"[^>]*?\bs="(\d+)"')
 
+_PRESERVE = re.compile(r"^\s|\s$|[\t\n\r]")
 _NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -38,7 +38,7 @@ def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: boo
     """One `<c>` element holding `value`; text is always an inline string, never a formula."""
     s = f' s="{style}"' if style is not None else ""
     if type(value) is str and value:
-        return f'<{prefix}c r="{ref}"{s} t="inlineStr"><{prefix}is><{prefix}t xml:space="preserve">{_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
+        return f'<{prefix}c r="{ref}"{s} {_inline(prefix, value)}'
     if value is None or value == "":
         return f'<{prefix}c r="{ref}"{s}/>' if s else ""
     if isinstance(value, bool):
@@ -47,8 +47,15 @@ def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: boo
         return f'<{prefix}c r="{ref}"{s}><{prefix}v>{excel_serial(value, date1904)!r}</{prefix}v></{prefix}c>'
     if isinstance(value, (int, float)):
         return f'<{prefix}c r="{ref}"{s}><{prefix}v>{value!r}</{prefix}v></{prefix}c>'
-    text = _text(str(value))
-    return f'<{prefix}c r="{ref}"{s} t="inlineStr"><{prefix}is><{prefix}t xml:space="preserve">{text}</{prefix}t></{prefix}is></{prefix}c>'
+    return f'<{prefix}c r="{ref}"{s} {_inline(prefix, str(value))}'
+
+
+def _inline(prefix: str, value: str) -> str:
+    """The rest of a `<c>` start tag and its content for a text value (as Excel does, whitespace
+    is marked to be kept only where a reader could lose it)."""
+    space = ' xml:space="preserve"' if _PRESERVE.search(value) else ""
+    return f't="inlineStr"><{prefix}is><{prefix}t{space}>{_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
+
 
 # -- worksheets ---------------------------------------------------------------------------
 
@@ -96,10 +103,13 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     implicit = 0
     formula = False
     close = f"</{prefix}row>".encode()
-    for m in _ROW_START.finditer(xml, body_start, body_end):
+    open_row = f"<{prefix}row".encode()
+    row_start = re.compile(rb"<" + re.escape(prefix.encode()) + rb"row\b([^>]*?)(/?)>")  # a literal start scans fast
+    for m in row_start.finditer(xml, body_start, body_end):
         if nxt == len(order):
             break
-        r = _ROW_NUMBER.search(m.group(2))
+        attrs = m.group(1)
+        r = _ROW_NUMBER.search(attrs)
         row = int(r.group(1)) if r else implicit + 1
         implicit = row
         while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
@@ -110,15 +120,17 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         if nxt == len(order) or order[nxt] != row:
             continue
         nxt += 1
-        end = m.end() if m.group(3) else xml.index(close, m.end()) + len(close)
-        inner = b"" if m.group(3) else xml[m.end() : end - len(close)]
-        row_style = _ROW_STYLE.search(m.group(2))
-        rs = int(row_style.group(1) or row_style.group(2)) if row_style else None
+        end = m.end() if m.group(2) else xml.index(close, m.end()) + len(close)
+        inner = b"" if m.group(2) else xml[m.end() : end - len(close)]
+        rs = None
+        if b"customFormat" in attrs and (row_style := _ROW_STYLE.search(attrs)):
+            rs = int(row_style.group(1) or row_style.group(2))
         new_inner, had_formula = cells.patch_row(row, inner, patch.cells[row], rs)
         formula |= had_formula
-        attrs = _ATTR_SPANS.sub(b"", m.group(2))
+        if b"spans" in attrs:
+            attrs = _ATTR_SPANS.sub(b"", attrs)
         out.append(view[pos : m.start()])
-        out.append(f"<{prefix}row".encode() + attrs + b">" + new_inner + close)
+        out.append(b"".join((open_row, attrs, b">", new_inner, close)))
         pos = end
     out.append(view[pos:body_end])
     out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
@@ -128,18 +140,21 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     return out, formula
 
 
-@dataclass
 class _Cells:
     """Writes the cells of one worksheet: what every row of it shares (prefix, styles, date system)."""
 
-    prefix: str
-    patch: SheetPatch
-    styles: Styles
-    col_styles: dict[int, int]
-    date1904: bool
+    def __init__(self, prefix: str, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], date1904: bool):
+        self.prefix = prefix
+        self.bprefix = prefix.encode()
+        self.patch = patch
+        self.styles = styles
+        self.col_styles = col_styles
+        self.date1904 = date1904
+        self._letters: dict[int, str] = {}
 
-    def style_for(self, row: int, col: int, current: int | None, value: Any, row_style: int | None) -> int | None:
-        """A new value's style: the cell's own, else the header's, the row's or the column's; dates get a date format."""
+    def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> str:
+        """The cell's XML. Its style: the cell's own, else the header's, the row's or the column's;
+        dates get a date format."""
         style = current
         if style is None:
             if row == self.patch.header_row and self.patch.header_style is not None:
@@ -147,16 +162,15 @@ class _Cells:
             else:
                 style = row_style if row_style is not None else self.col_styles.get(col)
         if isinstance(value, (datetime, date)):
-            return self.styles.date_style(style)
-        return style
-
-    def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> bytes:
-        style = self.style_for(row, col, current, value, row_style)
-        return cell_xml(self.prefix, f"{col_letters(col)}{row}", value, style, self.date1904).encode()
+            style = self.styles.date_style(style)
+        letters = self._letters.get(col)
+        if letters is None:
+            letters = self._letters[col] = col_letters(col)
+        return cell_xml(self.prefix, f"{letters}{row}", value, style, self.date1904)
 
     def new_row(self, row: int, writes: dict[int, Any]) -> bytes:
-        cells = b"".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
-        return f'<{self.prefix}row r="{row}">'.encode() + cells + f"</{self.prefix}row>".encode()
+        cells = "".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
+        return f'<{self.prefix}row r="{row}">{cells}</{self.prefix}row>'.encode()
 
     def patch_row(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
         """The row's cells with `writes` applied, and whether a formula was overwritten.
@@ -167,29 +181,36 @@ class _Cells:
         return fast if fast is not None else self._full(row, inner, writes, row_style)
 
     def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool] | None:
-        bprefix = self.prefix.encode()
-        last_open = max(inner.rfind(b"<" + bprefix + b"c "), inner.rfind(b"<" + bprefix + b"c>"), inner.rfind(b"<" + bprefix + b"c/"))
+        bprefix = self.bprefix
+        last_open = inner.rfind(b"<" + bprefix + b"c ")
+        if inner.find(b"<" + bprefix + b"c>", last_open + 1) >= 0 or inner.find(b"<" + bprefix + b"c/", last_open + 1) >= 0:
+            return None  # cells without references: count them the slow way
         last_col = -1
         if last_open >= 0:
-            r = _ATTR_R.search(inner[last_open : inner.index(b">", last_open)])
+            r = _ATTR_R.search(inner, last_open, inner.index(b">", last_open))
             if r is None or not r.group(1):
-                return None  # cells without references: count them the slow way
+                return None
             last_col = col_index(r.group(1))
-        edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
-        appended: list[bytes] = []
+        order = sorted(writes)
+        if order[0] > last_col:  # the common first sync: engine columns still empty, all to append
+            appended = "".join([self.cell(row, col, writes[col], None, row_style) for col in order]).encode()
+            if b"extLst" not in inner:
+                return inner + appended, False
+            return self._append(inner, [appended]), False
+        edits: list[tuple[int, int, int, str]] = []  # start, end, column, new xml
+        appended_cells: list[str] = []
         formula = False
-        beyond = min(writes) > last_col  # the common first sync: engine columns still empty
-        for col in sorted(writes):
+        for col in order:
             value = writes[col]
-            found = None if beyond or col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+            found = None if col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
             if found is not None:
                 start, end = found
                 raw = inner[start:end]
-                s = _ATTR_S.search(raw.split(b">", 1)[0])
+                s = _ATTR_S.search(raw, 0, raw.index(b">"))
                 formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
                 edits.append((start, end, col, self.cell(row, col, value, int(s.group(1)) if s else None, row_style)))
             elif col > last_col:
-                appended.append(self.cell(row, col, value, None, row_style))
+                appended_cells.append(self.cell(row, col, value, None, row_style))
             else:  # a new cell before an existing one: find the next cell to its right
                 follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
                 if follower is None:
@@ -199,18 +220,19 @@ class _Cells:
         pos = 0
         for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
             out.append(inner[pos:start])
-            out.append(xml)
+            out.append(xml.encode())
             pos = end
-        tail = inner[pos:]
-        if appended:
-            ext = re.search(rb"<(?:\w+:)?extLst\b", tail)
-            cells_end = ext.start() if ext else len(tail)
-            out.append(tail[:cells_end])
-            out.extend(appended)
-            out.append(tail[cells_end:])
-        else:
-            out.append(tail)
+        out.append(inner[pos:])
+        if appended_cells:
+            return self._append(b"".join(out), ["".join(appended_cells).encode()]), formula
         return b"".join(out), formula
+
+    @staticmethod
+    def _append(inner: bytes, cells: list[bytes]) -> bytes:
+        """`inner` with `cells` after its last cell (before a trailing extLst, which stays last)."""
+        ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
+        at = ext.start() if ext else len(inner)
+        return b"".join([inner[:at], *cells, inner[at:]])
 
     def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
         cells: list[tuple[int, bytes]] = []
@@ -230,10 +252,10 @@ class _Cells:
             if col in writes:
                 s = _ATTR_S.search(raw.split(b">", 1)[0])
                 formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
-                rebuilt.append((col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style)))
+                rebuilt.append((col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style).encode()))
             else:
                 rebuilt.append((col, raw))
-        rebuilt += [(col, self.cell(row, col, value, None, row_style)) for col, value in writes.items() if col not in existing]
+        rebuilt += [(col, self.cell(row, col, value, None, row_style).encode()) for col, value in writes.items() if col not in existing]
         rebuilt.sort(key=lambda item: item[0])
         return b"".join(raw for _, raw in rebuilt) + tail, formula
 
@@ -284,13 +306,20 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
     if tab.widths:
         parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(tab.widths.items())) + "</cols>")
     parts.append("<sheetData>")
+    letters = [col_letters(c) for c in range(width)]
     for r, row in enumerate(tab.rows, start=1):
         cells = []
         for c, value in enumerate(row):
+            if value is None:
+                continue
             style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if r > tab.header_row else None
+            if type(value) is str and value:
+                s = f' s="{style}"' if style is not None else ""
+                cells.append(f'<c r="{letters[c]}{r}"{s} {_inline("", value)}')
+                continue
             if isinstance(value, (datetime, date)):
                 style = styles.date_style(style)
-            cells.append(cell_xml("", f"{col_letters(c)}{r}", value, style if value is not None else None, date1904))
+            cells.append(cell_xml("", f"{letters[c]}{r}", value, style, date1904))
         parts.append(f'<row r="{r}">{"".join(cells)}</row>')
     parts.append("</sheetData></worksheet>")
     return "".join(parts).encode("utf-8")
