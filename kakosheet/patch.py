@@ -142,8 +142,8 @@ class RowLocator:
         return found
 
 
-def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult, unchanged: bool = False) -> list[tuple[int, int, Any]]:
-    """(1-based row, 0-based column, value) for every cell of `patch` that can be placed safely.
+def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult, unchanged: bool = False) -> dict[int, dict[int, Any]]:
+    """{1-based row: {0-based column: value}} for every cell of `patch` that can be placed safely.
 
     `unchanged` says the backend has verified that `sheet` is exactly what the sync read (the
     xlsx backend compares the file's hash), so every row is still where it was read.
@@ -151,14 +151,18 @@ def plan_writes(sheet: Sheet, patch: TabPatch, result: ApplyResult, unchanged: b
     columns = resolve_columns(sheet, patch)
     if columns is None:
         result.skipped_tabs.append(patch.tab)
-        return []
-    out = [(patch.header_row, col, label) for col, label in patch.new_headers.items()]
+        return {}
+    out: dict[int, dict[int, Any]] = {}
+    if patch.new_headers:
+        out[patch.header_row] = dict(patch.new_headers)
+    same_columns = all(read == now for read, now in columns.items())
     locator = RowLocator(sheet, patch)
     for write in patch.rows:
         row = write.ref.row if unchanged else locator.find(write.ref)
         if row is None:
             result.skipped_rows.append(f"{patch.tab}!{write.ref.row}")
             continue
-        out.extend((row, columns[col], value) for col, value in write.cells.items())
-    result.written += len(out)
+        cells = write.cells if same_columns else {columns[col]: value for col, value in write.cells.items()}
+        out[row] = {**out[row], **cells} if row in out else cells
+    result.written += sum(len(cells) for cells in out.values())
     return out

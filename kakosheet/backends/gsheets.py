@@ -161,9 +161,7 @@ class GSheetsBackend:
         data: list[dict[str, Any]] = []
         for tab in user_tabs:
             sheet = Sheet(tab.tab, current.get(tab.tab, []))
-            cells: dict[int, dict[int, Any]] = {}
-            for row, col, value in plan_writes(sheet, tab, result):
-                cells.setdefault(row, {})[col] = to_json_value(value)
+            cells = {row: {col: to_json_value(v) for col, v in writes.items()} for row, writes in plan_writes(sheet, tab, result).items()}
             data += _blocks(tab.tab, cells)
         for gen in patch.generated:
             old = self._sheets.get(gen.name)

@@ -40,13 +40,14 @@ class MemoryBackend:
             if sheet is None:
                 result.skipped_tabs.append(tab.tab)
                 continue
-            for row, col, value in plan_writes(sheet, tab, result):
+            for row, writes in plan_writes(sheet, tab, result).items():
                 while len(sheet.rows) < row:
                     sheet.rows.append([])
                 cells = sheet.rows[row - 1]
-                while len(cells) <= col:
-                    cells.append(None)
-                cells[col] = value
+                for col, value in writes.items():
+                    while len(cells) <= col:
+                        cells.append(None)
+                    cells[col] = value
         for gen in patch.generated:
             staged[gen.name] = Sheet(gen.name, [list(r) for r in gen.rows], gen.hidden)
         self.sheets = staged

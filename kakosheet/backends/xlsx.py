@@ -20,7 +20,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -217,15 +216,13 @@ class XlsxBackend:
             if entry is None or tab.tab not in self._read_sheets:
                 result.skipped_tabs.append(tab.tab)
                 continue
-            cells: dict[int, dict[int, Any]] = defaultdict(dict)
             # _check_unchanged() proved the file is the one read: rows are where they were
-            for row, col, value in plan_writes(self._read_sheets[tab.tab], tab, result, unchanged=True):
-                cells[row][col] = value
+            cells = plan_writes(self._read_sheets[tab.tab], tab, result, unchanged=True)
             if not cells:
                 continue
             if tab.new_headers and engine_header is None:
                 engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
-            sheet_patch = SheetPatch(dict(cells), tab.header_row, engine_header)
+            sheet_patch = SheetPatch(cells, tab.header_row, engine_header)
             xml, had_formula = patch_worksheet(pkg.read(entry.part), sheet_patch, styles, pkg.date1904)
             replaced[entry.part] = xml
             formula |= had_formula

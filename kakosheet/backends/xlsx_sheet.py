@@ -36,18 +36,24 @@ def _text(value: str) -> str:
 
 def cell_xml(prefix: str, ref: str, value: Any, style: int | None, date1904: bool) -> str:
     """One `<c>` element holding `value`; text is always an inline string, never a formula."""
+    tail = _cell_tail(prefix, value, style, date1904)
+    return f'<{prefix}c r="{ref}"{tail}' if tail else ""
+
+
+def _cell_tail(prefix: str, value: Any, style: int | None, date1904: bool) -> str:
+    """A `<c>` element after its reference: attributes and content ('' for a blank, unstyled cell)."""
     s = f' s="{style}"' if style is not None else ""
     if type(value) is str and value:
-        return f'<{prefix}c r="{ref}"{s} {_inline(prefix, value)}'
+        return f"{s} {_inline(prefix, value)}"
     if value is None or value == "":
-        return f'<{prefix}c r="{ref}"{s}/>' if s else ""
+        return f"{s}/>" if s else ""
     if isinstance(value, bool):
-        return f'<{prefix}c r="{ref}"{s} t="b"><{prefix}v>{int(value)}</{prefix}v></{prefix}c>'
+        return f'{s} t="b"><{prefix}v>{int(value)}</{prefix}v></{prefix}c>'
     if isinstance(value, (datetime, date)):
-        return f'<{prefix}c r="{ref}"{s}><{prefix}v>{excel_serial(value, date1904)!r}</{prefix}v></{prefix}c>'
+        return f"{s}><{prefix}v>{excel_serial(value, date1904)!r}</{prefix}v></{prefix}c>"
     if isinstance(value, (int, float)):
-        return f'<{prefix}c r="{ref}"{s}><{prefix}v>{value!r}</{prefix}v></{prefix}c>'
-    return f'<{prefix}c r="{ref}"{s} {_inline(prefix, str(value))}'
+        return f"{s}><{prefix}v>{value!r}</{prefix}v></{prefix}c>"
+    return f"{s} {_inline(prefix, str(value))}"
 
 
 def _inline(prefix: str, value: str) -> str:
@@ -151,6 +157,7 @@ class _Cells:
         self.col_styles = col_styles
         self.date1904 = date1904
         self._letters: dict[int, str] = {}
+        self._tails: dict[tuple[int | None, type, Any], str] = {}
 
     def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> str:
         """The cell's XML. Its style: the cell's own, else the header's, the row's or the column's;
@@ -161,12 +168,20 @@ class _Cells:
                 style = self.patch.header_style
             else:
                 style = row_style if row_style is not None else self.col_styles.get(col)
-        if isinstance(value, (datetime, date)):
+        when = isinstance(value, (datetime, date))
+        if when:
             style = self.styles.date_style(style)
         letters = self._letters.get(col)
         if letters is None:
             letters = self._letters[col] = col_letters(col)
-        return cell_xml(self.prefix, f"{letters}{row}", value, style, self.date1904)
+        if when:  # dates rarely repeat: not worth remembering
+            tail = _cell_tail(self.prefix, value, style, self.date1904)
+        else:  # the engine writes the same few texts and numbers over and over
+            key = (style, type(value), value)
+            tail = self._tails.get(key)
+            if tail is None:
+                tail = self._tails[key] = _cell_tail(self.prefix, value, style, self.date1904)
+        return f'<{self.prefix}c r="{letters}{row}"{tail}' if tail else ""
 
     def new_row(self, row: int, writes: dict[int, Any]) -> bytes:
         cells = "".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
