@@ -19,10 +19,15 @@ sheet lives, how to add one, how to copy the zip.
 from __future__ import annotations
 
 import functools
+import os
 import posixpath
 import re
 import zipfile
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -234,9 +239,59 @@ def _write_member(dst: zipfile.ZipFile, name: str, data: Any, date_time: tuple[i
         return
     size = sum(len(piece) for piece in data)
     info._compresslevel = 1 if size > BIG_PART else 6  # type: ignore[attr-defined]  # honoured by ZipFile.open("w")
-    with dst.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fout:
+    with ExitStack() as stack, dst.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fout:  # the pool outlives fout's final flush
+        workers = min(4, os.cpu_count() or 1)
+        if size > BIG_PART and workers > 1 and hasattr(fout, "_compressor"):
+            pool = stack.enter_context(ThreadPoolExecutor(workers))
+            fout._compressor = ParallelDeflate(1, pool, workers)  # zipfile still counts the size and CRC
         for piece in data:
             fout.write(piece)
+
+
+class ParallelDeflate:
+    """A compressor for one large zip member that deflates 1 MiB chunks on worker threads (zlib
+    lets go of the interpreter lock while it works), in the interface zipfile expects of zlib's.
+
+    Each chunk is its own raw deflate stream, ended by a full flush so it stops on a byte boundary
+    without ending the stream; chunks joined in order make one valid stream (as pigz does). The
+    price is a few bytes per chunk and no back-references across chunks.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, level: int, pool: ThreadPoolExecutor, workers: int):
+        self.level = level
+        self.pool = pool
+        self.ahead = 2 * workers  # chunks in flight before compress() waits for the oldest
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.pending: deque[Future[bytes]] = deque()
+
+    def compress(self, data: Any) -> bytes:
+        self.buffer.append(bytes(data))
+        self.buffered += len(self.buffer[-1])
+        if self.buffered >= self.CHUNK:
+            self._submit(final=False)
+        done = []
+        while self.pending and (self.pending[0].done() or len(self.pending) > self.ahead):
+            done.append(self.pending.popleft().result())
+        return b"".join(done)
+
+    def flush(self) -> bytes:
+        self._submit(final=True)
+        out = b"".join(f.result() for f in self.pending)
+        self.pending.clear()
+        return out
+
+    def _submit(self, final: bool) -> None:
+        data = b"".join(self.buffer)
+        self.buffer, self.buffered = [], 0
+        self.pending.append(self.pool.submit(_deflate, data, self.level, final))
+
+
+def _deflate(data: bytes, level: int, final: bool) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
 
 
 def _copy_member(src: zipfile.ZipFile, info: zipfile.ZipInfo, dst: zipfile.ZipFile) -> None:
