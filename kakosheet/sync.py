@@ -157,19 +157,21 @@ def _show(value: Any) -> str:
 
 
 def _same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
+    """Whether `sheet` already shows `tab`, blanks and number forms aside (stops at the first difference)."""
     if sheet is None or sheet.hidden != tab.hidden:
         return False
+    old, new = _trim(sheet.rows), _trim(tab.rows)
+    if len(old) != len(new):
+        return False
+    return all(a == b or _trim([canonical(v) for v in a]) == _trim([canonical(v) for v in b]) for a, b in zip(old, new, strict=True))
 
-    def trimmed(rows: list[list[Any]]) -> list[list[Any]]:
-        out = [[canonical(v) for v in r] for r in rows]
-        for r in out:
-            while r and r[-1] is None:
-                r.pop()
-        while out and not out[-1]:
-            out.pop()
-        return out
 
-    return trimmed(sheet.rows) == trimmed(tab.rows)
+def _trim(cells: list[Any]) -> list[Any]:
+    """`cells` (a row, or a grid's rows) without its trailing blanks."""
+    end = len(cells)
+    while end and (cells[end - 1] is None or cells[end - 1] == "" or cells[end - 1] == []):
+        end -= 1
+    return cells if end == len(cells) else cells[:end]
 
 
 MAX_ATTEMPTS = 3

@@ -57,12 +57,14 @@ def canonical(value: Any) -> Any:
     return value
 
 
+_EPOCHS = {False: datetime(1899, 12, 30), True: datetime(1904, 1, 1)}
+
+
 def excel_serial(value: datetime | date, date1904: bool = False) -> float:
     """A naive (wall-clock) datetime as the serial number spreadsheets store."""
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    epoch = datetime(1904, 1, 1) if date1904 else datetime(1899, 12, 30)
-    delta = value.replace(tzinfo=None) - epoch
+    if type(value) is not datetime or value.tzinfo is not None:
+        value = datetime(value.year, value.month, value.day) if not isinstance(value, datetime) else value.replace(tzinfo=None)
+    delta = value - _EPOCHS[date1904]
     return delta.days + delta.seconds / 86400
 
 

@@ -13,6 +13,7 @@ from ..table import excel_serial
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
 
+MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
@@ -22,6 +23,7 @@ _ATTR_SPANS = re.compile(rb'\s+spans="[^"]*"')
 _ROW_STYLE = re.compile(rb'\bs="(\d+)"[^>]*?\bcustomFormat="(?:1|true)"|\bcustomFormat="(?:1|true)"[^>]*?\bs="(\d+)"')
 
 _PRESERVE = re.compile(r"^\s|\s$|[\t\n\r]")
+_SPECIAL = re.compile("[&<>\x00-\x1f\ufffe\uffff]|^\\s|\\s$")  # text that needs more than copying
 _NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -59,6 +61,8 @@ def _cell_tail(prefix: str, value: Any, style: int | None, date1904: bool) -> st
 def _inline(prefix: str, value: str) -> str:
     """The rest of a `<c>` start tag and its content for a text value (as Excel does, whitespace
     is marked to be kept only where a reader could lose it)."""
+    if _SPECIAL.search(value) is None:  # most text: nothing to escape or keep
+        return f't="inlineStr"><{prefix}is><{prefix}t>{value}</{prefix}t></{prefix}is></{prefix}c>'
     space = ' xml:space="preserve"' if _PRESERVE.search(value) else ""
     return f't="inlineStr"><{prefix}is><{prefix}t{space}>{_text(value)}</{prefix}t></{prefix}is></{prefix}c>'
 
@@ -105,29 +109,35 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     nxt = 0
     view = memoryview(xml)
     out: list[Any] = [xml[:body_start]]
-    pos = body_start
+    emitted = scan = body_start  # xml[emitted:] is not in `out` yet; the next row starts at or after `scan`
     implicit = 0
     formula = False
-    close = f"</{prefix}row>".encode()
-    open_row = f"<{prefix}row".encode()
-    row_start = re.compile(rb"<" + re.escape(prefix.encode()) + rb"row\b([^>]*?)(/?)>")  # a literal start scans fast
-    for m in row_start.finditer(xml, body_start, body_end):
-        if nxt == len(order):
-            break
-        attrs = m.group(1)
+    bprefix = prefix.encode()
+    row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
+    # when every row carries its number, the next row to write is found by its number, skipping the rows between
+    numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
+    while nxt < len(order):
+        start = xml.find(b'%s r="%d"' % (row_tag, order[nxt]), scan, body_end) if numbered else -1
+        if start < 0:
+            start = xml.find(row_tag, scan, body_end)
+            if start < 0:
+                break
+        tag_end = xml.index(b">", start)
+        empty = xml[tag_end - 1] == 0x2F  # <row .../>
+        attrs = xml[start + len(row_tag) : tag_end - 1 if empty else tag_end]
         r = _ROW_NUMBER.search(attrs)
         row = int(r.group(1)) if r else implicit + 1
         implicit = row
+        scan = end = tag_end + 1 if empty else xml.index(close, tag_end) + len(close)
         while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
-            out.append(view[pos : m.start()])
-            pos = m.start()
+            out.append(view[emitted:start])
+            emitted = start
             out.append(cells.new_row(order[nxt], patch.cells[order[nxt]]))
             nxt += 1
         if nxt == len(order) or order[nxt] != row:
             continue
         nxt += 1
-        end = m.end() if m.group(2) else xml.index(close, m.end()) + len(close)
-        inner = b"" if m.group(2) else xml[m.end() : end - len(close)]
+        inner = b"" if empty else xml[tag_end + 1 : end - len(close)]
         rs = None
         if b"customFormat" in attrs and (row_style := _ROW_STYLE.search(attrs)):
             rs = int(row_style.group(1) or row_style.group(2))
@@ -135,10 +145,10 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
         formula |= had_formula
         if b"spans" in attrs:
             attrs = _ATTR_SPANS.sub(b"", attrs)
-        out.append(view[pos : m.start()])
-        out.append(b"".join((open_row, attrs, b">", new_inner, close)))
-        pos = end
-    out.append(view[pos:body_end])
+        out.append(view[emitted:start])
+        out.append(b"".join((row_tag, attrs, b">", new_inner, close)))
+        emitted = end
+    out.append(view[emitted:body_end])
     out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
     out.append(view[body_end:])
     max_col = max((col for writes in patch.cells.values() for col in writes), default=-1)
@@ -158,33 +168,40 @@ class _Cells:
         self.date1904 = date1904
         self._letters: dict[int, str] = {}
         self._tails: dict[tuple[int | None, type, Any], str] = {}
+        self._date_styles: dict[int | None, int] = {}
 
     def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> str:
-        """The cell's XML. Its style: the cell's own, else the header's, the row's or the column's;
-        dates get a date format."""
-        style = current
-        if style is None:
-            if row == self.patch.header_row and self.patch.header_style is not None:
-                style = self.patch.header_style
-            else:
-                style = row_style if row_style is not None else self.col_styles.get(col)
-        when = isinstance(value, (datetime, date))
-        if when:
-            style = self.styles.date_style(style)
-        letters = self._letters.get(col)
-        if letters is None:
-            letters = self._letters[col] = col_letters(col)
-        if when:  # dates rarely repeat: not worth remembering
-            tail = _cell_tail(self.prefix, value, style, self.date1904)
-        else:  # the engine writes the same few texts and numbers over and over
-            key = (style, type(value), value)
-            tail = self._tails.get(key)
-            if tail is None:
-                tail = self._tails[key] = _cell_tail(self.prefix, value, style, self.date1904)
-        return f'<{self.prefix}c r="{letters}{row}"{tail}' if tail else ""
+        """One cell's XML (see `cells`)."""
+        return self.cells(row, [(col, value, current)], row_style)
+
+    def cells(self, row: int, items: list[tuple[int, Any, int | None]], row_style: int | None) -> str:
+        """The XML of cells (column, value, current style) of one row. A new value's style: the
+        cell's own, else the header's, the row's or the column's; dates get a date format."""
+        prefix, tails, letters, date_styles = self.prefix, self._tails, self._letters, self._date_styles
+        header_style = self.patch.header_style if row == self.patch.header_row else None
+        out = []
+        for col, value, current in items:
+            style = current if current is not None else header_style if header_style is not None else row_style if row_style is not None else self.col_styles.get(col)
+            kind = type(value)
+            if kind is datetime or kind is date or isinstance(value, (datetime, date)):  # dates rarely repeat: not worth remembering
+                date_style = date_styles.get(style)
+                if date_style is None:
+                    date_style = date_styles[style] = self.styles.date_style(style)
+                tail = f' s="{date_style}"><{prefix}v>{excel_serial(value, self.date1904)!r}</{prefix}v></{prefix}c>'
+            else:  # the engine writes the same few texts and numbers over and over
+                key = (style, kind, value)
+                tail = tails.get(key)
+                if tail is None:
+                    tail = _cell_tail(prefix, value, style, self.date1904)
+                    if len(tails) < MEMO_CELLS:
+                        tails[key] = tail
+            if tail:
+                ref = letters.get(col) or letters.setdefault(col, col_letters(col))
+                out.append(f'<{prefix}c r="{ref}{row}"{tail}')
+        return "".join(out)
 
     def new_row(self, row: int, writes: dict[int, Any]) -> bytes:
-        cells = "".join(self.cell(row, col, value, None, None) for col, value in sorted(writes.items()))
+        cells = self.cells(row, [(col, value, None) for col, value in sorted(writes.items())], None)
         return f'<{self.prefix}row r="{row}">{cells}</{self.prefix}row>'.encode()
 
     def patch_row(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
@@ -207,47 +224,54 @@ class _Cells:
                 return None
             last_col = col_index(r.group(1))
         order = sorted(writes)
-        if order[0] > last_col:  # the common first sync: engine columns still empty, all to append
-            appended = "".join([self.cell(row, col, writes[col], None, row_style) for col in order]).encode()
-            if b"extLst" not in inner:
-                return inner + appended, False
-            return self._append(inner, [appended]), False
-        edits: list[tuple[int, int, int, str]] = []  # start, end, column, new xml
-        appended_cells: list[str] = []
+        inside = [col for col in order if col <= last_col]  # cells to replace or insert among the existing
+        appended = self.cells(row, [(col, writes[col], None) for col in order if col > last_col], row_style).encode()
+        if not inside:  # the common first sync: engine columns still empty
+            return (inner + appended if b"extLst" not in inner else self._append(inner, appended)), False
+        edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
         formula = False
-        for col in order:
-            value = writes[col]
-            found = None if col > last_col else _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+        for col in inside:
+            found = _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
             if found is not None:
                 start, end = found
                 raw = inner[start:end]
                 s = _ATTR_S.search(raw, 0, raw.index(b">"))
-                formula |= re.search(rb"<(?:\w+:)?f\b", raw) is not None
-                edits.append((start, end, col, self.cell(row, col, value, int(s.group(1)) if s else None, row_style)))
-            elif col > last_col:
-                appended_cells.append(self.cell(row, col, value, None, row_style))
-            else:  # a new cell before an existing one: find the next cell to its right
-                follower = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
-                if follower is None:
+                formula |= b"<" + bprefix + b"f" in raw and re.search(rb"<(?:\w+:)?f\b", raw) is not None
+                edits.append((start, end, col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style).encode()))
+            else:  # a new cell before an existing one: it goes where the next cell to its right starts
+                at = self._follower(bprefix, inner, row, col, last_col)
+                if at is None:
                     return None
-                edits.append((follower[0], follower[0], col, self.cell(row, col, value, None, row_style)))
+                edits.append((at, at, col, self.cell(row, col, writes[col], None, row_style).encode()))
         out: list[bytes] = []
         pos = 0
         for start, end, _, xml in sorted(edits, key=lambda e: e[:3]):
             out.append(inner[pos:start])
-            out.append(xml.encode())
+            out.append(xml)
             pos = end
         out.append(inner[pos:])
-        if appended_cells:
-            return self._append(b"".join(out), ["".join(appended_cells).encode()]), formula
-        return b"".join(out), formula
+        if appended and b"extLst" not in inner:
+            out.append(appended)
+            appended = b""
+        patched = b"".join(out)
+        return (self._append(patched, appended) if appended else patched), formula
 
     @staticmethod
-    def _append(inner: bytes, cells: list[bytes]) -> bytes:
+    def _follower(bprefix: bytes, inner: bytes, row: int, col: int, last_col: int) -> int | None:
+        """Where the first cell right of `col` starts in a row's XML (None when no cell can be found by reference)."""
+        first = inner.find(b"<" + bprefix + b"c ")
+        r = _ATTR_R.search(inner, first, inner.index(b">", first)) if first >= 0 else None
+        if r is not None and r.group(1) and col_index(r.group(1)) > col:  # the usual case: the row's first cell
+            return first
+        found = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
+        return found[0] if found else None
+
+    @staticmethod
+    def _append(inner: bytes, cells: bytes) -> bytes:
         """`inner` with `cells` after its last cell (before a trailing extLst, which stays last)."""
         ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
         at = ext.start() if ext else len(inner)
-        return b"".join([inner[:at], *cells, inner[at:]])
+        return b"".join((inner[:at], cells, inner[at:]))
 
     def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
         cells: list[tuple[int, bytes]] = []
