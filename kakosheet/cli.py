@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .backends import open_backend
 from .errors import KakosheetError, UsageError
-from .sync import SyncReport, sync
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .sync import SyncReport
 
 EXIT_FINDINGS = 1
 MAX_CHANGE_LINES = 40
@@ -132,6 +135,17 @@ def _progress() -> Any:
     return step, bar
 
 
+def _start_reading(backend: Backend) -> Any:
+    """Let the backend start reading the workbook (a file is parsed on a worker thread) while the
+    sync and its libraries load; returns the sync function."""
+    prefetch = getattr(backend, "prefetch", None)
+    if prefetch is not None:
+        prefetch()
+    from .sync import sync
+
+    return sync
+
+
 def _summary(result: SyncReport) -> None:
     verb = "would write" if result.dry_run else "wrote"
     click.echo(f"{result.workbook}: {'dry run ' if result.dry_run else ''}sync at {result.now.isoformat(timespec='minutes')}")
@@ -174,6 +188,7 @@ def sync_command(
     backend = open_backend(
         book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open, credentials=credentials, deadline=deadline
     )
+    sync = _start_reading(backend)
     result = sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
     _summary(result)
     if dry_run:
@@ -191,7 +206,9 @@ def sync_command(
 @DEADLINE_OPTION
 def validate(book: str, now: str | None, credentials: str | None, deadline: float) -> None:
     """Print every finding in BOOK (.xlsx/.xlsm or gsheets://ID); write nothing. Exits 1 when there are findings."""
-    result = sync(open_backend(book, credentials=credentials, deadline=deadline), _now(now), dry_run=True)
+    backend = open_backend(book, credentials=credentials, deadline=deadline)
+    sync = _start_reading(backend)
+    result = sync(backend, _now(now), dry_run=True)
     for finding in result.findings:
         click.echo(finding.line())
     total = sum(result.rows_read.values())

@@ -210,3 +210,20 @@ def test_strict_open_xml_is_refused_with_the_fix(tmp_path: Path) -> None:
             dst.writestr(name, data)
     with pytest.raises(UnreadableWorkbook, match="Strict Open XML"):
         sync(XlsxBackend(path), NOW)
+
+
+def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx", cases=30)
+    plain = XlsxBackend(book).read()
+    early = XlsxBackend(book)
+    early.prefetch()
+    assert {n: (s.rows, s.hidden) for n, s in early.read().items()} == {n: (s.rows, s.hidden) for n, s in plain.items()}
+
+    stale = XlsxBackend(book)
+    stale.prefetch()
+    time.sleep(0.01)
+    os.replace(write_book(tmp_path / "other.xlsx", cases=5), book)  # saved after the prefetch started, before the read
+    cases = stale.read()["Cases"]
+    assert sum(1 for r in cases.rows[1:] if any(v is not None for v in r)) == 5
+    sync(stale, NOW)  # and the sync writes over the file it read, not the one it prefetched
+    assert len(XlsxBackend(book).read()["Cases"].rows) == len(cases.rows)

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -94,6 +95,7 @@ class XlsxBackend:
         self.ignore_office_locks = ignore_office_locks
         self._read_stamp: tuple[int, int, int, str] | None = None
         self._read_sheets: dict[str, Sheet] = {}
+        self._prefetched: tuple[tuple[int, int, int, str], str, Future[Any]] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -140,26 +142,66 @@ class XlsxBackend:
 
     # -- reading -----------------------------------------------------------------------
 
+    def prefetch(self) -> None:
+        """Start parsing the workbook's largest sheet on a worker thread, so that `read` finds it done:
+        calamine parses outside the interpreter lock, in parallel with whatever the caller does meanwhile."""
+        if self._prefetched is not None or not self.path.exists():
+            return
+        try:
+            pkg = xlsxpkg.Package.open(str(self.path))
+            with pkg.zf:
+                sizes = {name: pkg.zf.getinfo(entry.part).file_size for name, entry in pkg.sheets.items() if pkg.has(entry.part)}
+        except Exception:  # read() reports what is wrong with the file
+            return
+        if sizes:
+            name = max(sizes, key=lambda n: sizes[n])
+            pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
+            self._prefetched = (_stamp(self.path), name, pool.submit(self._parse_sheet, self._open_book(), name))
+            pool.shutdown(wait=False)
+
+    def _open_book(self) -> Any:
+        from python_calamine import CalamineWorkbook
+
+        try:
+            return CalamineWorkbook.from_path(str(self.path))
+        except Exception as e:  # calamine raises its own error types for every kind of bad file
+            raise UnreadableWorkbook(f"{self.path}: cannot be read as an Excel workbook ({e}); open and re-save it in Excel or WPS") from e
+
+    @staticmethod
+    def _parse_sheet(book: Any, name: str) -> Any:
+        try:
+            return book.get_sheet_by_name(name)
+        except Exception:  # a chart sheet has no cells
+            return None
+
     def read(self, names: list[str] | None = None) -> dict[str, Sheet]:
-        from python_calamine import CalamineWorkbook, SheetVisibleEnum
+        from python_calamine import SheetVisibleEnum
 
         if not self.path.exists():
             raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
         stamp = _stamp(self.path)
-        try:
-            book = CalamineWorkbook.from_path(str(self.path))
-        except Exception as e:  # calamine raises its own error types for every kind of bad file
-            raise UnreadableWorkbook(f"{self.path}: cannot be read as an Excel workbook ({e}); open and re-save it in Excel or WPS") from e
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] != stamp:
+            prefetched = None  # saved since: read it afresh
+        book = self._open_book()
         out: dict[str, Sheet] = {}
         for meta in book.sheets_metadata:
             if names is not None and meta.name not in names:
                 continue
+            if prefetched is not None and meta.name == prefetched[1]:
+                sheet = prefetched[2].result()
+                prefetched = None
+            else:
+                sheet = self._parse_sheet(book, meta.name)
             try:
-                raw = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            except Exception:  # a chart sheet or an empty sheet has no cells
+                raw = sheet.to_python(skip_empty_area=False) if sheet is not None else []
+            except Exception:  # an empty sheet has no cells
                 raw = []
-            rows = [[None if v == "" else v for v in r] for r in raw]
-            out[meta.name] = Sheet(meta.name, rows, hidden=meta.visible != SheetVisibleEnum.Visible)
+            del sheet  # the parsed sheet goes before the next is parsed: one at a time in memory
+            for r in raw:  # calamine shows blank cells as "": make them None, in place
+                if "" in r:
+                    r[:] = [None if v == "" else v for v in r]
+            out[meta.name] = Sheet(meta.name, raw, hidden=meta.visible != SheetVisibleEnum.Visible)
         self._read_stamp, self._read_sheets = stamp, out
         return out
 
