@@ -109,7 +109,7 @@ class _Ids:
                 self.counters[key] = max(self.counters.get(key, 0), int(m["n"]))
 
     def issue(self, prefix: str, when: datetime) -> str:
-        key = f"{prefix}-{when:%Y%m}"
+        key = f"{prefix}-{when.year:04d}{when.month:02d}"
         self.counters[key] = self.counters.get(key, 0) + 1
         return f"{key}-{self.counters[key]:05d}"
 
@@ -277,16 +277,18 @@ class _Decisions:
         self._rules: dict[tuple, dict[str, Any] | None] = {}
         self._limits: dict[tuple, Duration | None] = {}
 
-    def rule(self, facts: dict[str, Any]) -> dict[str, Any] | None:
-        key = tuple(facts.get(k) for k in RULE_KEYS)
+    def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
+        """The first rule whose conditions `case` meets (only RULE_KEYS are looked at)."""
+        key = tuple(map(case.get, RULE_KEYS))
         if key not in self._rules:
+            facts = dict(zip(RULE_KEYS, key, strict=True))
             self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
         return self._rules[key]
 
-    def limit(self, stage: str, facts: dict[str, Any]) -> Duration | None:
-        key = (stage, facts.get("category"), facts.get("priority"))
+    def limit(self, stage: str, category: str | None, priority: str) -> Duration | None:
+        key = (stage, category, priority)
         if key not in self._limits:
-            self._limits[key] = _pick_limit(self.sla, stage, facts)
+            self._limits[key] = _pick_limit(self.sla, stage, {"category": category, "priority": priority})
         return self._limits[key]
 
 
@@ -301,8 +303,8 @@ def _case(
     lang: str,
 ) -> tuple[dict[str, Any], CaseView]:
     status = rec.get("status") or "reported"
-    facts = dict(rec, priority=rec.get("priority") or "normal", status=status)
-    rule = decide.rule(facts)
+    category, priority = rec.get("category"), rec.get("priority") or "normal"
+    rule = decide.rule(rec)
     reported = rec.get("reported_at")
     kept = state.cases.get(case_id)
     if kept is not None and kept.status == status:
@@ -316,10 +318,10 @@ def _case(
     due: datetime | None = None
     limit_span: timedelta | None = None
     if status not in NO_CLOCK:
-        stage_limit = decide.limit(status, facts)
+        stage_limit = decide.limit(status, category, priority)
         if stage_limit is not None:
             due, limit_span = _due(since, stage_limit), _limit_span(since, stage_limit)
-        cycle = decide.limit("cycle", facts)
+        cycle = decide.limit("cycle", category, priority)
         if cycle is not None and reported is not None and status not in DONE:
             cycle_due = _due(reported, cycle)
             if due is None or cycle_due < due:
@@ -357,7 +359,7 @@ def _case(
         case_id=case_id,
         row=row,
         supplier=rec.get("supplier"),
-        category=rec.get("category"),
+        category=category,
         status=status,
         party=rec.get("responsible_party") or (rule["party"] if rule else None),
         reported_at=reported,

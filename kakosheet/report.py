@@ -113,7 +113,8 @@ def scorecard(
         if not case.supplier or case.status == "cancelled":
             continue
         s = get(case.supplier)
-        month = f"{case.reported_at.astimezone(tz):%Y-%m}" if case.reported_at else None
+        local = case.reported_at.astimezone(tz) if case.reported_at else None
+        month = f"{local.year:04d}-{local.month:02d}" if local else None
         if s.orders and month not in s.months:  # type: ignore[operator]
             s.outside += 1
         else:

@@ -3,17 +3,23 @@
 Settings (schema version, ID prefix, time zone, language, when the sync last ran), the
 highest ID number issued per prefix and month (so a deleted row's ID is never issued again),
 what the sync last saw of each case (status and since when), and an append-only audit log.
-Stored as plain text rows so that any backend can keep it and a person can read it.
+Stored as plain text rows so that any backend can keep it and a person can read it. Cases are
+packed one per line, CASES_PER_CELL to a cell ("ID status since"), so that a tab for 100,000
+cases is a few hundred cells rather than 400,000; a case carrying a note keeps a row of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 SCHEMA_VERSION = "1"
+CASES_PER_CELL = 400  # about 20,000 characters: within every spreadsheet's limit for one cell
 TITLE = "kakosheet state: written by kakosheet sync, do not edit"
+_TOKEN = re.compile(r"\S+")
 DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
 
 
@@ -43,12 +49,16 @@ class State:
         rows: list[list[Any]] = [[TITLE], ["section", "key", "value", "since", "note", "note_until"]]
         rows += [["setting", k, v] for k, v in sorted(self.settings.items())]
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
+        packed: list[str] = []
+        single: list[list[Any]] = []
         for case_id in sorted(self.cases):
             c = self.cases[case_id]
-            row: list[Any] = ["case", case_id, c.status, c.since.isoformat()]
-            if c.note:
-                row += [c.note, c.note_until.isoformat() if c.note_until else ""]
-            rows.append(row)
+            if c.note or not _token(case_id) or not _token(c.status):
+                single.append(["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""])
+            else:
+                packed.append(f"{case_id} {c.status} {c.since.isoformat()}")
+        rows += [["cases", "\n".join(packed[i : i + CASES_PER_CELL])] for i in range(0, len(packed), CASES_PER_CELL)]
+        rows += single
         rows += [["log", *entry] for entry in self.log]
         return rows
 
@@ -64,6 +74,11 @@ class State:
                     state.settings[str(cells[1])] = str(cells[2])
                 elif section == "counter":
                     state.counters[str(cells[1])] = int(float(cells[2]))
+                elif section == "cases":
+                    for line in str(cells[1]).splitlines():
+                        with contextlib.suppress(ValueError):
+                            case_id, status, since = line.split(" ")
+                            state.cases[case_id] = CaseState(status, datetime.fromisoformat(since))
                 elif section == "case":
                     until = datetime.fromisoformat(str(cells[5])) if cells[5] else None
                     state.cases[str(cells[1])] = CaseState(str(cells[2]), datetime.fromisoformat(str(cells[3])), str(cells[4]), until)
@@ -72,3 +87,8 @@ class State:
             except (ValueError, TypeError):
                 continue
         return state
+
+
+def _token(text: str) -> bool:
+    """Whether `text` can stand in a packed line: something, with no spaces or line breaks."""
+    return _TOKEN.fullmatch(text) is not None

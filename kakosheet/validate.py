@@ -8,6 +8,7 @@ data and no row is dropped: a row with problems is kept, with its findings.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -86,14 +87,15 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
             kept.append(cells)
     parsed.invalid = [set() for _ in kept]
 
+    raw_column = _column_reader(kept)
     columns: dict[str, list[Any]] = {}
     for f, c in user_cols:
-        columns[f.key] = _coerce_column(parsed, f, [cells[c] if c < len(cells) else None for cells in kept], tz)
+        columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
     if id_col is not None and id_field is not None:
-        raw_ids = [cells[id_col] if id_col < len(cells) else None for cells in kept]
-        memo: dict[Any, Any] = {}
+        raw_ids = raw_column(id_col)
+        memo: dict[Any, Any] = {None: coerce(id_field, None, tz)[0]}
         columns[tab.id_field] = [memo[v] if v in memo else memo.setdefault(v, coerce(id_field, v, tz)[0]) for v in raw_ids]
-        columns["_raw_id"] = [None if is_blank(v) else v for v in raw_ids]
+        columns["_raw_id"] = [None if v is None or is_blank(v) else v for v in raw_ids]
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
     parsed.findings.sort(key=lambda f: (f.row, f.column))
@@ -106,6 +108,14 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         except pa.errors.SchemaErrors as e:
             _collect(parsed, e.failure_cases)
     return parsed
+
+
+def _column_reader(rows: list[list[Any]]) -> Callable[[int], list[Any]]:
+    """A function giving column `c` of `rows` (None where a row is too short)."""
+    if rows and len(rows[0]) == min(map(len, rows)) == max(map(len, rows)):  # rectangular, as calamine reads: transpose once
+        transposed = list(zip(*rows, strict=True))
+        return lambda c: list(transposed[c]) if c < len(transposed) else [None] * len(rows)
+    return lambda c: [cells[c] if c < len(cells) else None for cells in rows]
 
 
 def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:

@@ -347,6 +347,10 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
     for r, row in enumerate(tab.rows, start=1):
+        if r > tab.header_row and not formats and all(type(v) is str or v is None for v in row):  # plain text rows (the state tab's)
+            text = "".join([f'<c r="{letters[c]}{r}" {_inline("", v)}' for c, v in enumerate(row) if v])
+            parts.append(f'<row r="{r}">{text}</row>')
+            continue
         cells = []
         for c, value in enumerate(row):
             if value is None:
