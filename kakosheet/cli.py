@@ -142,7 +142,10 @@ def _start_reading(backend: Backend) -> Any:
     if prefetch is not None:
         prefetch()
     from .sync import sync
+    from .validate import prepare
 
+    if prefetch is not None:
+        prepare()
     return sync
 
 

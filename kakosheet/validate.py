@@ -8,7 +8,7 @@ data and no row is dropped: a row with problems is kept, with its findings.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -49,6 +49,13 @@ class ParsedTab:
     def engine_columns(self) -> frozenset[int]:
         """Columns of this tab that hold the engine's fields."""
         return frozenset(self.header.columns[f.key] for f in self.schema.engine_fields if f.key in self.header.columns)
+
+
+def prepare() -> None:
+    """Do now what pandera does on its first validation (load and register its backends), so that a
+    caller can have it happen while a workbook is still being read."""
+    frame = pd.DataFrame({"x": [None]}, dtype=object)
+    pa.DataFrameSchema({"x": pa.Column(None, nullable=True, required=False)}).validate(frame, lazy=True)
 
 
 def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.DataFrameSchema:
@@ -110,11 +117,11 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     return parsed
 
 
-def _column_reader(rows: list[list[Any]]) -> Callable[[int], list[Any]]:
+def _column_reader(rows: list[list[Any]]) -> Callable[[int], Sequence[Any]]:
     """A function giving column `c` of `rows` (None where a row is too short)."""
     if rows and len(rows[0]) == min(map(len, rows)) == max(map(len, rows)):  # rectangular, as calamine reads: transpose once
         transposed = list(zip(*rows, strict=True))
-        return lambda c: list(transposed[c]) if c < len(transposed) else [None] * len(rows)
+        return lambda c: transposed[c] if c < len(transposed) else (None,) * len(rows)
     return lambda c: [cells[c] if c < len(cells) else None for cells in rows]
 
 
@@ -127,7 +134,7 @@ def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:
     return False
 
 
-def _coerce_column(parsed: ParsedTab, f: Field, raw: list[Any], tz: tzinfo) -> list[Any]:
+def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) -> list[Any]:
     """Coerce one column, remembering the result for each distinct value (categories, suppliers and
     dates repeat), and record a finding for each cell that can't be read."""
     memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}

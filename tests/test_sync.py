@@ -343,3 +343,15 @@ def test_a_row_given_an_id_by_another_sync_meanwhile_is_not_given_a_second_one()
     result = sync(book, NOW)
     assert column(book, "Cases", "case_id") == ["AS-202611-00001", "AS-202611-00077"]
     assert result.applied is not None and result.applied.skipped_rows == ["Cases!3"]
+
+
+def test_the_cycle_collector_runs_again_after_a_sync_even_one_that_fails() -> None:
+    import gc
+
+    book = memory_book(cases=[case()])
+    assert gc.isenabled()
+    sync(book, NOW)
+    assert gc.isenabled()
+    with pytest.raises(UsageError):
+        sync(book, NOW, id_prefix="no spaces allowed")
+    assert gc.isenabled()
