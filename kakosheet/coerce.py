@@ -56,6 +56,8 @@ _ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{6}-\d{5,}$")
 
 
 def to_id(field: Field, value: object, tz: tzinfo) -> Result:
+    if type(value) is str and _ID.fullmatch(value):  # as the engine wrote it
+        return value, None
     text = re.sub(r"\s+", "", _fold(value)).upper()
     if _ID.match(text):
         return text, None

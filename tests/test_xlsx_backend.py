@@ -227,3 +227,15 @@ def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed
     assert sum(1 for r in cases.rows[1:] if any(v is not None for v in r)) == 5
     sync(stale, NOW)  # and the sync writes over the file it read, not the one it prefetched
     assert len(XlsxBackend(book).read()["Cases"].rows) == len(cases.rows)
+
+
+def test_a_sync_that_prefetched_writes_what_a_plain_one_writes(tmp_path: Path) -> None:
+    plain = write_book(tmp_path / "plain.xlsx", cases=60)
+    early = tmp_path / "early.xlsx"
+    early.write_bytes(plain.read_bytes())
+    sync(XlsxBackend(plain), NOW)
+    backend = XlsxBackend(early)
+    backend.prefetch()
+    sync(backend, NOW)
+    read = {n: (s.rows, s.hidden) for n, s in XlsxBackend(early).read().items()}
+    assert read == {n: (s.rows, s.hidden) for n, s in XlsxBackend(plain).read().items()}

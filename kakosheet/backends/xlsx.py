@@ -96,6 +96,7 @@ class XlsxBackend:
         self._read_stamp: tuple[int, int, int, str] | None = None
         self._read_sheets: dict[str, Sheet] = {}
         self._prefetched: tuple[tuple[int, int, int, str], str, Future[Any]] | None = None
+        self._preloaded: tuple[tuple[int, int, int, str], str, bytes] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -174,6 +175,16 @@ class XlsxBackend:
         except Exception:  # a chart sheet has no cells
             return None
 
+    def _preload(self, name: str, stamp: tuple[int, int, int, str]) -> None:
+        """Keep the XML of sheet `name` as read at `stamp`, for `apply` to patch without unpacking it again."""
+        try:
+            pkg = xlsxpkg.Package.open(str(self.path))
+            with pkg.zf:
+                part = pkg.sheets[name].part
+                self._preloaded = (stamp, part, pkg.read(part))
+        except Exception:  # apply() reads the part itself and reports what is wrong
+            self._preloaded = None
+
     def read(self, names: list[str] | None = None) -> dict[str, Sheet]:
         from python_calamine import SheetVisibleEnum
 
@@ -181,6 +192,7 @@ class XlsxBackend:
             raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
         stamp = _stamp(self.path)
         prefetched, self._prefetched = self._prefetched, None
+        self._preloaded = None
         if prefetched is not None and prefetched[0] != stamp:
             prefetched = None  # saved since: read it afresh
         book = self._open_book()
@@ -189,6 +201,7 @@ class XlsxBackend:
             if names is not None and meta.name not in names:
                 continue
             if prefetched is not None and meta.name == prefetched[1]:
+                self._preload(meta.name, stamp)  # while calamine parses it, unpack the sheet's XML for the write
                 sheet = prefetched[2].result()
                 prefetched = None
             else:
@@ -265,7 +278,9 @@ class XlsxBackend:
             if tab.new_headers and engine_header is None:
                 engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
             sheet_patch = SheetPatch(cells, tab.header_row, engine_header)
-            xml, had_formula = patch_worksheet(pkg.read(entry.part), sheet_patch, styles, pkg.date1904)
+            preloaded, self._preloaded = self._preloaded, None
+            source = preloaded[2] if preloaded is not None and preloaded[:2] == (self._read_stamp, entry.part) else pkg.read(entry.part)
+            xml, had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904)
             replaced[entry.part] = xml
             formula |= had_formula
         structure = xlsxpkg.Structure(
