@@ -34,6 +34,11 @@ from xml.sax.saxutils import escape
 
 from ..findings import column_letter
 
+try:  # ISA-L's deflate writes the same format several times faster than zlib's fastest level
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # a platform without its wheel: zlib does the same, slower
+    _fast_zlib = zlib  # type: ignore[no-redef]
+
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 WORKSHEET_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
@@ -290,7 +295,7 @@ class ParallelDeflate:
 
 
 def _deflate(data: bytes, level: int, final: bool) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    c = _fast_zlib.compressobj(level, zlib.DEFLATED, -15)
     return c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
 
 
