@@ -138,24 +138,23 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) 
     """Coerce one column, remembering the result for each distinct value (categories, suppliers and
     dates repeat), and record a finding for each cell that can't be read."""
     memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
-    out: list[Any] = []
-    text, when = f.type == "text", f.type == "datetime"
-    for index, v in enumerate(raw):
-        if v is None:
-            out.append(None)
-            continue
-        if text and type(v) is str:
-            out.append(v.strip() or None)
-            continue
-        if when and type(v) is datetime and not v.microsecond:
-            out.append(v.replace(tzinfo=tz))  # a real date cell, as calamine reads it
-            continue
+    if f.type == "text":  # text as text: only trimmed
+        out = [(v.strip() or None) if type(v) is str else v for v in raw]
+        todo = [i for i, v in enumerate(raw) if v is not None and type(v) is not str]
+    elif f.type == "datetime":  # real date cells, as calamine reads them: only given the workbook's zone
+        out = [v.replace(tzinfo=tz) if type(v) is datetime and not v.microsecond else v for v in raw]
+        todo = [i for i, v in enumerate(raw) if v is not None and (type(v) is not datetime or v.microsecond)]
+    else:
+        out = list(raw)
+        todo = [i for i, v in enumerate(raw) if v is not None]
+    for index in todo:
+        v = raw[index]
         key = (type(v), v)
         result = memo.get(key)
         if result is None:
             result = memo[key] = coerce(f, v, tz)
         value, problem = result
-        out.append(value)
+        out[index] = value
         if problem:
             parsed.invalid[index].add(f.key)
             parsed.findings.append(parsed.finding(index, f.key, "invalid_value", problem))

@@ -162,6 +162,7 @@ class _Cells:
     def __init__(self, prefix: str, patch: SheetPatch, styles: Styles, col_styles: dict[int, int], date1904: bool):
         self.prefix = prefix
         self.bprefix = prefix.encode()
+        self._c_open, self._c_bare, self._c_empty = (b"<" + self.bprefix + b"c" + end for end in (b" ", b">", b"/"))
         self.patch = patch
         self.styles = styles
         self.col_styles = col_styles
@@ -214,8 +215,8 @@ class _Cells:
 
     def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool] | None:
         bprefix = self.bprefix
-        last_open = inner.rfind(b"<" + bprefix + b"c ")
-        if inner.find(b"<" + bprefix + b"c>", last_open + 1) >= 0 or inner.find(b"<" + bprefix + b"c/", last_open + 1) >= 0:
+        last_open = inner.rfind(self._c_open)
+        if inner.find(self._c_bare, last_open + 1) >= 0 or inner.find(self._c_empty, last_open + 1) >= 0:
             return None  # cells without references: count them the slow way
         last_col = -1
         if last_open >= 0:
@@ -231,7 +232,7 @@ class _Cells:
         edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
         formula = False
         for col in inside:
-            found = _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
+            found = _find_cell(bprefix, inner, f"{self._letters.get(col) or col_letters(col)}{row}".encode())
             if found is not None:
                 start, end = found
                 raw = inner[start:end]
@@ -239,7 +240,7 @@ class _Cells:
                 formula |= b"<" + bprefix + b"f" in raw and re.search(rb"<(?:\w+:)?f\b", raw) is not None
                 edits.append((start, end, col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style).encode()))
             else:  # a new cell before an existing one: it goes where the next cell to its right starts
-                at = self._follower(bprefix, inner, row, col, last_col)
+                at = self._follower(inner, row, col, last_col)
                 if at is None:
                     return None
                 edits.append((at, at, col, self.cell(row, col, writes[col], None, row_style).encode()))
@@ -256,10 +257,10 @@ class _Cells:
         patched = b"".join(out)
         return (self._append(patched, appended) if appended else patched), formula
 
-    @staticmethod
-    def _follower(bprefix: bytes, inner: bytes, row: int, col: int, last_col: int) -> int | None:
+    def _follower(self, inner: bytes, row: int, col: int, last_col: int) -> int | None:
         """Where the first cell right of `col` starts in a row's XML (None when no cell can be found by reference)."""
-        first = inner.find(b"<" + bprefix + b"c ")
+        bprefix = self.bprefix
+        first = inner.find(self._c_open)
         r = _ATTR_R.search(inner, first, inner.index(b">", first)) if first >= 0 else None
         if r is not None and r.group(1) and col_index(r.group(1)) > col:  # the usual case: the row's first cell
             return first

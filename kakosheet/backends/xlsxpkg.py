@@ -249,8 +249,16 @@ def _write_member(dst: zipfile.ZipFile, name: str, data: Any, date_time: tuple[i
         if size > BIG_PART and workers > 1 and hasattr(fout, "_compressor"):
             pool = stack.enter_context(ThreadPoolExecutor(workers))
             fout._compressor = ParallelDeflate(1, pool, workers)  # zipfile still counts the size and CRC
-        for piece in data:
-            fout.write(piece)
+        batch: list[Any] = []
+        batched = 0
+        for piece in data:  # many small pieces (a row each) go to zipfile as few large writes
+            batch.append(piece)
+            batched += len(piece)
+            if batched >= ParallelDeflate.CHUNK:
+                fout.write(b"".join(batch))
+                batch, batched = [], 0
+        if batch:
+            fout.write(b"".join(batch))
 
 
 class ParallelDeflate:
@@ -273,7 +281,7 @@ class ParallelDeflate:
         self.pending: deque[Future[bytes]] = deque()
 
     def compress(self, data: Any) -> bytes:
-        self.buffer.append(bytes(data))
+        self.buffer.append(data if isinstance(data, bytes) else bytes(data))
         self.buffered += len(self.buffer[-1])
         if self.buffered >= self.CHUNK:
             self._submit(final=False)
