@@ -106,3 +106,19 @@ def test_readme_field_reference_is_generated_from_schemas() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert BEGIN in text
     assert splice(text) == text, "run `python -m kakosheet.docs README.md`"
+
+
+def test_readme_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## As a library", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    write_book(tmp_path / "demo.xlsx", cases=20)
+    monkeypatch.chdir(tmp_path)
+    printed: list[str] = []
+    exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    assert printed and printed[0].startswith("20 ")  # every sample case got a new ID, in a dry run
+
+
+def test_the_command_line_loads_without_pandas_so_reading_can_start_first() -> None:
+    code = "import sys, kakosheet.cli; sys.exit('pandas' in sys.modules or 'pandera' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
