@@ -162,18 +162,26 @@ def _same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
     """Whether `sheet` already shows `tab`, blanks and number forms aside (stops at the first difference)."""
     if sheet is None or sheet.hidden != tab.hidden:
         return False
-    old, new = _trim(sheet.rows), _trim(tab.rows)
+    old, new = _trimmed_rows(sheet.rows), _trimmed_rows(tab.rows)
     if len(old) != len(new):
         return False
-    return all(a == b or _trim([canonical(v) for v in a]) == _trim([canonical(v) for v in b]) for a, b in zip(old, new, strict=True))
+    return all(a == b or _canonical_row(a) == _canonical_row(b) for a, b in zip(old, new, strict=True))
 
 
-def _trim(cells: list[Any]) -> list[Any]:
-    """`cells` (a row, or a grid's rows) without its trailing blanks."""
-    end = len(cells)
-    while end and (cells[end - 1] is None or cells[end - 1] == "" or cells[end - 1] == []):
+def _canonical_row(cells: list[Any]) -> list[Any]:
+    """A row's values in canonical form, without its trailing blanks."""
+    out = [canonical(v) for v in cells]
+    while out and out[-1] is None:
+        out.pop()
+    return out
+
+
+def _trimmed_rows(rows: list[list[Any]]) -> list[list[Any]]:
+    """`rows` without the blank rows at the end."""
+    end = len(rows)
+    while end and not _canonical_row(rows[end - 1]):
         end -= 1
-    return cells if end == len(cells) else cells[:end]
+    return rows[:end]
 
 
 MAX_ATTEMPTS = 3

@@ -62,8 +62,10 @@ _EPOCHS = {False: datetime(1899, 12, 30), True: datetime(1904, 1, 1)}
 
 def excel_serial(value: datetime | date, date1904: bool = False) -> float:
     """A naive (wall-clock) datetime as the serial number spreadsheets store."""
-    if type(value) is not datetime or value.tzinfo is not None:
-        value = datetime(value.year, value.month, value.day) if not isinstance(value, datetime) else value.replace(tzinfo=None)
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    elif value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
     delta = value - _EPOCHS[date1904]
     return delta.days + delta.seconds / 86400
 

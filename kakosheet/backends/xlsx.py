@@ -20,8 +20,10 @@ import re
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -95,8 +97,8 @@ class XlsxBackend:
         self.ignore_office_locks = ignore_office_locks
         self._read_stamp: tuple[int, int, int, str] | None = None
         self._read_sheets: dict[str, Sheet] = {}
-        self._prefetched: tuple[tuple[int, int, int, str], str, Future[Any]] | None = None
-        self._preloaded: tuple[tuple[int, int, int, str], str, bytes] | None = None
+        self._prefetched: _Prefetch | None = None
+        self._preloaded: tuple[tuple[int, int, int, str], str, bytes] | None = None  # stamp, part, its XML
 
     def describe(self) -> str:
         return str(self.path)
@@ -157,7 +159,7 @@ class XlsxBackend:
         if sizes:
             name = max(sizes, key=lambda n: sizes[n])
             pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
-            self._prefetched = (_stamp(self.path), name, pool.submit(self._parse_sheet, self._open_book(), name))
+            self._prefetched = _Prefetch(_stamp(self.path), name, pkg.sheets[name].part, pool.submit(self._parse_sheet, self._open_book(), name))
             pool.shutdown(wait=False)
 
     def _open_book(self) -> Any:
@@ -175,13 +177,11 @@ class XlsxBackend:
         except Exception:  # a chart sheet has no cells
             return None
 
-    def _preload(self, name: str, stamp: tuple[int, int, int, str]) -> None:
-        """Keep the XML of sheet `name` as read at `stamp`, for `apply` to patch without unpacking it again."""
+    def _preload(self, part: str, stamp: tuple[int, int, int, str]) -> None:
+        """Keep the XML of `part` as read at `stamp`, for `apply` to patch without unpacking it again."""
         try:
-            pkg = xlsxpkg.Package.open(str(self.path))
-            with pkg.zf:
-                part = pkg.sheets[name].part
-                self._preloaded = (stamp, part, pkg.read(part))
+            with zipfile.ZipFile(self.path) as zf:
+                self._preloaded = (stamp, part, zf.read(part))
         except Exception:  # apply() reads the part itself and reports what is wrong
             self._preloaded = None
 
@@ -193,16 +193,16 @@ class XlsxBackend:
         stamp = _stamp(self.path)
         prefetched, self._prefetched = self._prefetched, None
         self._preloaded = None
-        if prefetched is not None and prefetched[0] != stamp:
+        if prefetched is not None and prefetched.stamp != stamp:
             prefetched = None  # saved since: read it afresh
         book = self._open_book()
         out: dict[str, Sheet] = {}
         for meta in book.sheets_metadata:
             if names is not None and meta.name not in names:
                 continue
-            if prefetched is not None and meta.name == prefetched[1]:
-                self._preload(meta.name, stamp)  # while calamine parses it, unpack the sheet's XML for the write
-                sheet = prefetched[2].result()
+            if prefetched is not None and meta.name == prefetched.name:
+                self._preload(prefetched.part, stamp)  # while calamine parses it, unpack the sheet's XML for the write
+                sheet = prefetched.parsed.result()
                 prefetched = None
             else:
                 sheet = self._parse_sheet(book, meta.name)
@@ -372,6 +372,16 @@ class XlsxBackend:
             _fsync_dir(self.path.parent)
 
         self._atomic_write(book.save, commit)
+
+
+@dataclass(frozen=True)
+class _Prefetch:
+    """A sheet being parsed ahead of `read`, of the file as it was at `stamp`."""
+
+    stamp: tuple[int, int, int, str]
+    name: str
+    part: str  # its zip member
+    parsed: Future[Any]
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -169,7 +169,6 @@ class _Cells:
         self.date1904 = date1904
         self._letters: dict[int, str] = {}
         self._tails: dict[tuple[int | None, type, Any], str] = {}
-        self._date_styles: dict[int | None, int] = {}
 
     def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> str:
         """One cell's XML (see `cells`)."""
@@ -178,17 +177,14 @@ class _Cells:
     def cells(self, row: int, items: list[tuple[int, Any, int | None]], row_style: int | None) -> str:
         """The XML of cells (column, value, current style) of one row. A new value's style: the
         cell's own, else the header's, the row's or the column's; dates get a date format."""
-        prefix, tails, letters, date_styles = self.prefix, self._tails, self._letters, self._date_styles
+        prefix, tails, letters = self.prefix, self._tails, self._letters
         header_style = self.patch.header_style if row == self.patch.header_row else None
         out = []
         for col, value, current in items:
             style = current if current is not None else header_style if header_style is not None else row_style if row_style is not None else self.col_styles.get(col)
             kind = type(value)
             if kind is datetime or kind is date or isinstance(value, (datetime, date)):  # dates rarely repeat: not worth remembering
-                date_style = date_styles.get(style)
-                if date_style is None:
-                    date_style = date_styles[style] = self.styles.date_style(style)
-                tail = f' s="{date_style}"><{prefix}v>{excel_serial(value, self.date1904)!r}</{prefix}v></{prefix}c>'
+                tail = _cell_tail(prefix, value, self.styles.date_style(style), self.date1904)
             else:  # the engine writes the same few texts and numbers over and over
                 key = (style, kind, value)
                 tail = tails.get(key)
@@ -228,11 +224,11 @@ class _Cells:
         inside = [col for col in order if col <= last_col]  # cells to replace or insert among the existing
         appended = self.cells(row, [(col, writes[col], None) for col in order if col > last_col], row_style).encode()
         if not inside:  # the common first sync: engine columns still empty
-            return (inner + appended if b"extLst" not in inner else self._append(inner, appended)), False
+            return self._append(inner, appended), False
         edits: list[tuple[int, int, int, bytes]] = []  # start, end, column, new xml
         formula = False
         for col in inside:
-            found = _find_cell(bprefix, inner, f"{self._letters.get(col) or col_letters(col)}{row}".encode())
+            found = _find_cell(bprefix, inner, f"{col_letters(col)}{row}".encode())
             if found is not None:
                 start, end = found
                 raw = inner[start:end]
@@ -251,11 +247,7 @@ class _Cells:
             out.append(xml)
             pos = end
         out.append(inner[pos:])
-        if appended and b"extLst" not in inner:
-            out.append(appended)
-            appended = b""
-        patched = b"".join(out)
-        return (self._append(patched, appended) if appended else patched), formula
+        return self._append(b"".join(out), appended), formula
 
     def _follower(self, inner: bytes, row: int, col: int, last_col: int) -> int | None:
         """Where the first cell right of `col` starts in a row's XML (None when no cell can be found by reference)."""
@@ -270,6 +262,8 @@ class _Cells:
     @staticmethod
     def _append(inner: bytes, cells: bytes) -> bytes:
         """`inner` with `cells` after its last cell (before a trailing extLst, which stays last)."""
+        if not cells:
+            return inner
         ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
         at = ext.start() if ext else len(inner)
         return b"".join((inner[:at], cells, inner[at:]))
@@ -348,19 +342,11 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
     for r, row in enumerate(tab.rows, start=1):
-        if r > tab.header_row and not formats and all(type(v) is str or v is None for v in row):  # plain text rows (the state tab's)
-            text = "".join([f'<c r="{letters[c]}{r}" {_inline("", v)}' for c, v in enumerate(row) if v])
-            parts.append(f'<row r="{r}">{text}</row>')
-            continue
         cells = []
         for c, value in enumerate(row):
             if value is None:
                 continue
             style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if r > tab.header_row else None
-            if type(value) is str and value:
-                s = f' s="{style}"' if style is not None else ""
-                cells.append(f'<c r="{letters[c]}{r}"{s} {_inline("", value)}')
-                continue
             if isinstance(value, (datetime, date)):
                 style = styles.date_style(style)
             cells.append(cell_xml("", f"{letters[c]}{r}", value, style, date1904))
