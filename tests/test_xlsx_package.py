@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import re
 import zipfile
 from datetime import datetime
@@ -161,3 +162,70 @@ def test_a_large_part_compressed_in_parallel_chunks_reads_back_exactly(tmp_path:
     with zipfile.ZipFile(path) as src:
         assert src.testzip() is None  # the CRC zipfile recorded matches what inflates
         assert src.read("xl/worksheets/sheet1.xml") == b"".join(pieces)
+
+
+# -- the column-at-a-time path against the cell-by-cell one ----------------------------------
+
+_STYLES = (
+    b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><numFmts count="0"/><fonts count="1"><font/></fonts>'
+    b'<fills count="2"><fill/><fill/></fills><borders count="1"><border/></borders>'
+    b'<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/><xf numFmtId="0" fontId="0" fillId="1" borderId="0" applyFill="1"/>'
+    b'<xf numFmtId="22" fontId="0" fillId="0" borderId="0" applyNumberFormat="1"/></cellXfs></styleSheet>'
+)
+_CELL_VALUES = ["x", "", None, 7, 2.5, "a<b", " pad", datetime(2026, 11, 22, 9, 30), True]
+
+
+def _random_sheet(rng: random.Random) -> tuple[bytes, dict[int, dict[int, object]], int]:
+    """A sheet with column styles, styled, blank, formula and prefixed-looking cells, and writes
+    that replace, insert before, between and after them."""
+    rows = []
+    writes: dict[int, dict[int, object]] = {}
+    for r in range(1, 13):
+        if rng.random() < 0.15:  # a row the sheet lacks
+            writes[r] = {c: rng.choice(_CELL_VALUES) for c in rng.sample(range(9), 3)}
+            continue
+        attrs = ' s="1" customFormat="1"' if rng.random() < 0.15 else ""
+        cells = []
+        for c in sorted(rng.sample(range(9), rng.randint(0, 6))):
+            ref = f"{'ABCDEFGHI'[c]}{r}"
+            style = rng.choice(["", "", ' s="1"', ' s="2"', ' s="0"'])
+            kind = rng.random()
+            if kind < 0.2:
+                cells.append(f'<c r="{ref}"{style}/>')
+            elif kind < 0.3:
+                cells.append(f'<c r="{ref}"{style}><f>1+1</f><v>2</v></c>')
+            else:
+                cells.append(f'<c r="{ref}"{style} t="inlineStr"><is><t>v {ref} r="{ref}"</t></is></c>')
+        rows.append(f'<row r="{r}"{attrs}>{"".join(cells)}</row>')
+        if rng.random() < 0.9:
+            writes[r] = {c: rng.choice(_CELL_VALUES) for c in rng.sample(range(9), rng.randint(1, 5))}
+    cols = '<cols><col min="3" max="4" width="9" style="1"/></cols>'
+    xml = f'<worksheet {NS}><dimension ref="A1:I12"/>{cols}<sheetData>{"".join(rows)}</sheetData></worksheet>'.encode()
+    return xml, writes, rng.choice([0, 1, 2])
+
+
+def _cells_by_ref(xml: bytes, styles: Styles) -> dict[str, tuple[str, str]]:
+    """Each cell's reference -> (its style's XML, the cell without its style): compares sheets whose
+    new styles were added in a different order."""
+    xfs = styles._items("cellXfs", "xf")
+    out = {}
+    for m in re.finditer(rb'<c r="([A-Z]+\d+)"([^>]*?)(/>|>.*?</c>)', xml):
+        attrs = m.group(2).decode()
+        s = re.search(r' s="(\d+)"', attrs)
+        out[m.group(1).decode()] = (xfs[int(s.group(1))] if s else "", re.sub(r' s="\d+"', "", attrs) + m.group(3).decode())
+    return out
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_column_at_a_time_cells_equal_cell_by_cell_ones(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kakosheet.backends import xlsx_sheet
+
+    xml, writes, header = _random_sheet(random.Random(seed))
+    fast_styles = Styles(_STYLES)
+    fast, fast_formula = patch_worksheet(xml, SheetPatch(writes, header, 1), fast_styles, False)
+    monkeypatch.setattr(xlsx_sheet._Cells, "prebuild", lambda self, rows: None)  # every row cell by cell
+    slow_styles = Styles(_STYLES)
+    slow, slow_formula = patch_worksheet(xml, SheetPatch(writes, header, 1), slow_styles, False)
+    assert fast_formula == slow_formula
+    assert _cells_by_ref(b"".join(fast), fast_styles) == _cells_by_ref(b"".join(slow), slow_styles)
+    assert re.sub(rb"<c .*?(?:/>|</c>)", b"", b"".join(fast)) == re.sub(rb"<c .*?(?:/>|</c>)", b"", b"".join(slow))  # rows and the rest

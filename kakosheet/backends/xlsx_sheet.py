@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from ..patch import GeneratedTab
-from ..table import excel_serial
+from ..table import _EPOCHS, excel_serial
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
 
@@ -106,6 +107,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
     cells = _Cells(prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
     order = sorted(patch.cells)  # rows to write, consumed front to back
+    cells.prebuild(order)
     nxt = 0
     view = memoryview(xml)
     out: list[Any] = [xml[:body_start]]
@@ -169,6 +171,78 @@ class _Cells:
         self.date1904 = date1904
         self._letters: dict[int, str] = {}
         self._tails: dict[tuple[int | None, type, Any], str] = {}
+        self._pre: dict[int, tuple[tuple[int, ...], tuple[str, ...]]] = {}
+        self._default_styles: dict[int, int | None] = {}
+
+    def prebuild(self, rows: list[int]) -> None:
+        """Build, a column at a time, the XML every written cell of `rows` gets when it takes its
+        column's style (new cells, and cells already in that style): the bulk of a sync's cells.
+        Rows that share their written columns (nearly all of them) are built together."""
+        writes, header_row = self.patch.cells, self.patch.header_row
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for row in rows:
+            if row != header_row:
+                groups.setdefault(tuple(writes[row]), []).append(row)
+        pre = self._pre
+        for key, members in groups.items():
+            cols = tuple(sorted(key))
+            columns = [self._column(col, members) for col in cols]
+            for row, strs in zip(members, zip(*columns, strict=True), strict=True):
+                pre[row] = (cols, strs)
+
+    def _column(self, col: int, rows: list[int]) -> list[str]:
+        """The XML of column `col`'s cells in `rows`, in its default style ('' for a blank, unstyled one)."""
+        writes, prefix, date1904 = self.patch.cells, self.prefix, self.date1904
+        style = self._default_styles[col] = self.col_styles.get(col)
+        ref = f'<{prefix}c r="{self._letters.get(col) or self._letters.setdefault(col, col_letters(col))}'
+        tails: dict[tuple[type, Any], str] = {}  # this column's repeated values
+        remember = True  # until the column proves to hold mostly distinct values (IDs, dates)
+        epoch = _EPOCHS[date1904]
+        plain = f'{f" s={chr(34)}{style}{chr(34)}" if style is not None else ""} t="inlineStr"><{prefix}is><{prefix}t>'
+        plain_end = f"</{prefix}t></{prefix}is></{prefix}c>"
+        special = _SPECIAL.search
+        out = []
+        date_tail = None
+        for row in rows:
+            value = writes[row][col]
+            kind = type(value)
+            if kind is datetime and value.tzinfo is None:  # as the engine's dates come: a wall-clock time
+                if date_tail is None:
+                    date_tail = f' s="{self.styles.date_style(style)}"><{prefix}v>%r</{prefix}v></{prefix}c>'
+                delta = value - epoch
+                out.append(f'{ref}{row}"{date_tail % (delta.days + delta.seconds / 86400)}')
+                continue
+            tail = tails.get((kind, value)) if remember else None
+            if tail is None:
+                if kind is str and value and special(value) is None:  # most text: copied as it is
+                    tail = f"{plain}{value}{plain_end}"
+                elif kind is datetime or kind is date or (kind is not str and isinstance(value, (datetime, date))):
+                    tail = _cell_tail(prefix, value, self.styles.date_style(style), date1904)
+                else:
+                    tail = _cell_tail(prefix, value, style, date1904)
+                if remember:
+                    tails[kind, value] = tail
+                    remember = len(tails) < MEMO_CELLS and (len(tails) < 1000 or len(tails) * 2 < len(out))
+            out.append(f'{ref}{row}"{tail}' if tail else "")
+        return out
+
+    def _next_cell_right_of(self, inner: bytes, col: int, pos: int) -> int | None:
+        """Where the first cell at or after `pos` whose column is right of `col` starts (None: no such cell, or one without a reference)."""
+        c_open = self._c_open
+        while (at := inner.find(c_open, pos)) >= 0:
+            tag_end = inner.index(b">", at)
+            r = _ATTR_R.search(inner, at, tag_end)
+            if r is None or not r.group(1):
+                return None
+            if col_index(r.group(1)) > col:
+                return at
+            pos = tag_end
+        return None
+
+    def _same_date_style(self, row: int, col: int, own: int) -> bool:
+        """Whether a date written into a cell of style `own` gets the style its column's cells get."""
+        value = self.patch.cells[row][col]
+        return isinstance(value, (datetime, date)) and self.styles.date_style(own) == self.styles.date_style(self._default_styles[col])
 
     def cell(self, row: int, col: int, value: Any, current: int | None, row_style: int | None) -> str:
         """One cell's XML (see `cells`)."""
@@ -206,8 +280,69 @@ class _Cells:
 
         A fast path finds the written cells by their reference and adds new ones in place; rows
         whose cells carry no references are parsed cell by cell."""
-        fast = self._fast(row, inner, writes, row_style)
-        return fast if fast is not None else self._full(row, inner, writes, row_style)
+        pre = self._pre.get(row) if row_style is None else None
+        done = self._bulk(row, inner, pre) if pre is not None else None
+        if done is None:
+            done = self._fast(row, inner, writes, row_style)
+        return done if done is not None else self._full(row, inner, writes, row_style)
+
+    def _bulk(self, row: int, inner: bytes, pre: tuple[tuple[int, ...], tuple[str, ...]]) -> tuple[bytes, bool] | None:
+        """The row with its prebuilt cells in place: new ones before its first cell or after its
+        last, existing ones (found by reference) replaced. None when a cell needs more: a new cell
+        between existing ones, a cell in a style of its own, cells without references."""
+        cols, strs = pre
+        c_open = self._c_open
+        first = inner.find(c_open)
+        if first < 0:
+            if self._c_bare in inner or self._c_empty in inner:
+                return None
+            return self._append(inner, "".join(strs).encode()), False
+        last = inner.rfind(c_open)
+        if inner.find(self._c_bare, last + 1) >= 0 or inner.find(self._c_empty, last + 1) >= 0:
+            return None
+        r = _ATTR_R.search(inner, first, inner.index(b">", first))
+        if r is None or not r.group(1):
+            return None
+        first_col = col_index(r.group(1))
+        r = _ATTR_R.search(inner, last, inner.index(b">", last)) if last != first else r
+        if r is None or not r.group(1):
+            return None
+        last_col = col_index(r.group(1))
+        lo, hi = bisect_left(cols, first_col), bisect_right(cols, last_col)
+        pieces: list[bytes] = [inner[:first]]
+        if lo:
+            pieces.append("".join(strs[:lo]).encode())
+        pos = first
+        formula = False
+        if lo < hi:
+            letters, defaults = self._letters, self._default_styles
+            tag_f, end_c = b"<" + self.bprefix + b"f", b"</" + self.bprefix + b"c>"
+            for i in range(lo, hi):
+                col = cols[i]
+                start = inner.find(b'%sr="%s%d"' % (c_open, letters[col].encode(), row), first)
+                if start < 0:  # a new cell: it goes before the first cell right of its column
+                    at = self._next_cell_right_of(inner, col, pos)
+                    if at is None:
+                        return None
+                    pieces.append(inner[pos:at])
+                    pieces.append(strs[i].encode())
+                    pos = at
+                    continue
+                if start < pos:
+                    return None  # cells out of column order
+                tag_end = inner.index(b">", start)
+                end = tag_end + 1 if inner[tag_end - 1] == 0x2F else inner.index(end_c, tag_end) + len(end_c)
+                s_at = inner.find(b' s="', start, tag_end)
+                if s_at >= 0 and (own := int(inner[s_at + 4 : inner.index(b'"', s_at + 4)])) != defaults[col] and not self._same_date_style(row, col, own):
+                    return None  # styled unlike its column: keep its own style
+                if inner.find(tag_f, tag_end, end) >= 0:
+                    formula |= re.search(rb"<(?:\w+:)?f\b", inner[tag_end:end]) is not None
+                pieces.append(inner[pos:start])
+                pieces.append(strs[i].encode())
+                pos = end
+        pieces.append(inner[pos:])
+        body = b"".join(pieces)
+        return (self._append(body, "".join(strs[hi:]).encode()) if hi < len(cols) else body), formula
 
     def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool] | None:
         bprefix = self.bprefix
