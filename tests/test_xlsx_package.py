@@ -221,6 +221,7 @@ def test_column_at_a_time_cells_equal_cell_by_cell_ones(seed: int, monkeypatch: 
     from kakosheet.backends import xlsx_sheet
 
     xml, writes, header = _random_sheet(random.Random(seed))
+    monkeypatch.setattr(xlsx_sheet, "PREBUILD_ROWS", 1 + seed % 4)  # rows built ahead in several small batches
     fast_styles = Styles(_STYLES)
     fast, fast_formula = patch_worksheet(xml, SheetPatch(writes, header, 1), fast_styles, False)
     monkeypatch.setattr(xlsx_sheet._Cells, "prebuild", lambda self, rows: None)  # every row cell by cell

@@ -14,6 +14,7 @@ from ..table import _EPOCHS, excel_serial
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
 
+PREBUILD_ROWS = 4096  # rows whose cells are built together, ahead of writing them
 MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
@@ -172,23 +173,30 @@ class _Cells:
         self._letters: dict[int, str] = {}
         self._tails: dict[tuple[int | None, type, Any], str] = {}
         self._pre: dict[int, tuple[tuple[int, ...], tuple[str, ...]]] = {}
+        self._ahead: list[int] = []  # rows to prebuild, ascending
+        self._built = 0  # how many of them are built
         self._default_styles: dict[int, int | None] = {}
 
     def prebuild(self, rows: list[int]) -> None:
-        """Build, a column at a time, the XML every written cell of `rows` gets when it takes its
-        column's style (new cells, and cells already in that style): the bulk of a sync's cells.
-        Rows that share their written columns (nearly all of them) are built together."""
-        writes, header_row = self.patch.cells, self.patch.header_row
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for row in rows:
-            if row != header_row:
-                groups.setdefault(tuple(writes[row]), []).append(row)
-        pre = self._pre
-        for key, members in groups.items():
-            cols = tuple(sorted(key))
-            columns = [self._column(col, members) for col in cols]
-            for row, strs in zip(members, zip(*columns, strict=True), strict=True):
-                pre[row] = (cols, strs)
+        """Have the XML of the written cells of `rows` (ascending) built a column at a time, a few
+        thousand rows ahead of the rows being written: the XML every cell gets when it takes its
+        column's style (new cells, and cells already in that style), the bulk of a sync's cells."""
+        self._ahead = [row for row in rows if row != self.patch.header_row]
+
+    def _build_ahead(self, row: int) -> None:
+        """Build the next rows' cells, through `row`; rows sharing their written columns (nearly all) together."""
+        writes, pre = self.patch.cells, self._pre
+        while self._built < len(self._ahead) and (not self._built or self._ahead[self._built - 1] < row):
+            chunk = self._ahead[self._built : self._built + PREBUILD_ROWS]
+            self._built += len(chunk)
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for r in chunk:
+                groups.setdefault(tuple(writes[r]), []).append(r)
+            for key, members in groups.items():
+                cols = tuple(sorted(key))
+                columns = [self._column(col, members) for col in cols]
+                for r, strs in zip(members, zip(*columns, strict=True), strict=True):
+                    pre[r] = (cols, strs)
 
     def _column(self, col: int, rows: list[int]) -> list[str]:
         """The XML of column `col`'s cells in `rows`, in its default style ('' for a blank, unstyled one)."""
@@ -280,7 +288,10 @@ class _Cells:
 
         A fast path finds the written cells by their reference and adds new ones in place; rows
         whose cells carry no references are parsed cell by cell."""
-        pre = self._pre.get(row) if row_style is None else None
+        if self._built < len(self._ahead) and (not self._built or self._ahead[self._built - 1] < row):
+            self._build_ahead(row)
+        pre = self._pre.pop(row, None)  # consumed: its strings go as the row is written
+        pre = pre if row_style is None else None
         done = self._bulk(row, inner, pre) if pre is not None else None
         if done is None:
             done = self._fast(row, inner, writes, row_style)
