@@ -40,7 +40,7 @@ from ..errors import (
 from ..patch import ApplyResult, Patch, plan_writes
 from ..table import Sheet
 from ..template import Template
-from . import xlsxpkg
+from . import xlsx_read, xlsxpkg
 from .xlsx_sheet import SheetPatch, generated_sheet_xml, patch_worksheet
 from .xlsx_styles import Styles
 from .xlsx_template import ENGINE_FILL, render_template
@@ -158,8 +158,10 @@ class XlsxBackend:
             return
         if sizes:
             name = max(sizes, key=lambda n: sizes[n])
+            part = pkg.sheets[name].part
             pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
-            self._prefetched = _Prefetch(_stamp(self.path), name, pkg.sheets[name].part, pool.submit(self._parse_sheet, self._open_book(), name))
+            parsed = pool.submit(xlsx_read.parse, str(self.path), name, part, self._open_book())
+            self._prefetched = _Prefetch(_stamp(self.path), name, part, parsed, unpacks=sizes[name] >= xlsx_read.SPLIT_MIN)
             pool.shutdown(wait=False)
 
     def _open_book(self) -> Any:
@@ -170,18 +172,11 @@ class XlsxBackend:
         except Exception as e:  # calamine raises its own error types for every kind of bad file
             raise UnreadableWorkbook(f"{self.path}: cannot be read as an Excel workbook ({e}); open and re-save it in Excel or WPS") from e
 
-    @staticmethod
-    def _parse_sheet(book: Any, name: str) -> Any:
-        try:
-            return book.get_sheet_by_name(name)
-        except Exception:  # a chart sheet has no cells
-            return None
-
     def _preload(self, part: str, stamp: tuple[int, int, int, str]) -> None:
         """Keep the XML of `part` as read at `stamp`, for `apply` to patch without unpacking it again."""
         try:
             with zipfile.ZipFile(self.path) as zf:
-                self._preloaded = (stamp, part, zf.read(part))
+                self._preloaded = (stamp, part, xlsxpkg.read_member(zf, part))
         except Exception:  # apply() reads the part itself and reports what is wrong
             self._preloaded = None
 
@@ -201,16 +196,16 @@ class XlsxBackend:
             if names is not None and meta.name not in names:
                 continue
             if prefetched is not None and meta.name == prefetched.name:
-                self._preload(prefetched.part, stamp)  # while calamine parses it, unpack the sheet's XML for the write
-                sheet = prefetched.parsed.result()
+                if not prefetched.unpacks:
+                    self._preload(prefetched.part, stamp)  # while calamine parses it, unpack the sheet's XML for the write
+                parsed = prefetched.parsed.result()
+                if parsed.xml is not None:
+                    self._preloaded = (stamp, prefetched.part, parsed.xml)
                 prefetched = None
             else:
-                sheet = self._parse_sheet(book, meta.name)
-            try:
-                raw = sheet.to_python(skip_empty_area=False) if sheet is not None else []
-            except Exception:  # an empty sheet has no cells
-                raw = []
-            del sheet  # the parsed sheet goes before the next is parsed: one at a time in memory
+                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name)])
+            raw = parsed.rows()
+            del parsed  # the parsed sheet goes before the next is parsed: one at a time in memory
             for r in raw:  # calamine shows blank cells as "": make them None, in place
                 if "" in r:
                     r[:] = [None if v == "" else v for v in r]
@@ -381,7 +376,8 @@ class _Prefetch:
     stamp: tuple[int, int, int, str]
     name: str
     part: str  # its zip member
-    parsed: Future[Any]
+    parsed: Future[xlsx_read.Parsed]
+    unpacks: bool  # whether the parse unpacks the sheet's XML itself (to cut it in halves)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -135,6 +135,24 @@ class Package:
             self.sheets[name] = SheetEntry(name, resolve_target(base, rel["Target"]), rid or "", attrs.get("state", "visible") != "visible")
 
 
+def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes, as `zf.read`; a large deflated one is inflated with ISA-L, several times
+    faster than zlib, and checked against its CRC all the same."""
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_DEFLATED or info.file_size < BIG_PART or info.flag_bits & 0x1 or _fast_zlib is zlib or not zf.filename:
+        return zf.read(name)
+    with open(zf.filename, "rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+        if header[:4] != b"PK\x03\x04":
+            return zf.read(name)
+        fh.seek(info.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little"))
+        data = _fast_zlib.decompress(fh.read(info.compress_size), -15)
+    if len(data) != info.file_size or _fast_zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 for file {name!r}")
+    return data
+
+
 def _unescape(value: str) -> str:
     return value.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 

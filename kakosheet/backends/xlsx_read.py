@@ -1,0 +1,153 @@
+"""Parse one large worksheet with calamine on two threads, a half each.
+
+calamine parses a sheet outside the interpreter lock but on one thread, and for a 100k-row
+sheet that parse is most of a sync's reading. Here the sheet's XML is unpacked once (the write
+needs it anyway), cut at a row boundary near its middle, and each half is parsed from a small
+package of its own: the workbook, its relationships, styles and shared strings (everything
+calamine reads a cell's value with) and that half of the sheet. The two results are put back
+together into exactly the rows one parse would give.
+
+Only sheets whose rows carry their numbers are cut (calamine numbers a row without one after
+the row before it, which the second half would not know); any other sheet is parsed whole.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .xlsxpkg import Package, read_member, relationships, resolve_target
+
+SPLIT_MIN = 16 << 20  # a sheet's XML bytes from which two parsers pay for the cutting
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?/>")
+
+
+@dataclass
+class Parsed:
+    """A sheet parsed ahead of `rows()`: whole, or in halves."""
+
+    xml: bytes | None  # the sheet's XML, for the write (None when it was not unpacked)
+    halves: list[Any]  # CalamineSheet objects, top half first (one when parsed whole)
+
+    def rows(self) -> list[list[Any]]:
+        """The sheet's cells as one calamine parse gives them: rows from the first, columns from
+        the first, blank cells as ''."""
+        if len(self.halves) == 1:
+            return _to_python(self.halves[0], skip_empty=False)
+        top, bottom = self.halves
+        rows = _to_python(top, skip_empty=False)
+        rest = _to_python(bottom, skip_empty=True)
+        if not rest:
+            return rows
+        (start_row, start_col), (_, end_col) = bottom.start, bottom.end
+        width = max(end_col + 1, len(rows[0]) if rows else 0)
+        if start_col:
+            lead = [""] * start_col
+            rest = [lead + r for r in rest]
+        for part in (rows, rest):
+            if part and len(part[0]) < width:
+                pad = [""] * (width - len(part[0]))
+                for r in part:
+                    r.extend(pad)
+        rows.extend([""] * width for _ in range(start_row - len(rows)))
+        rows.extend(rest)
+        return rows
+
+
+def _to_python(sheet: Any, skip_empty: bool) -> list[list[Any]]:
+    if sheet is None:
+        return []
+    try:
+        return sheet.to_python(skip_empty_area=skip_empty)
+    except Exception:  # an empty sheet has no cells
+        return []
+
+
+def parse(path: str, name: str, part: str, book: Any) -> Parsed:
+    """Parse sheet `name` (zip member `part`) of the workbook at `path`. `book` is calamine's own
+    reader of that file: a sheet under SPLIT_MIN, or one that cannot be cut, is parsed whole by it
+    (and not unpacked here)."""
+    pkg = Package.open(path)
+    with pkg.zf:
+        if pkg.zf.getinfo(part).file_size < SPLIT_MIN:
+            return Parsed(None, [parse_whole(book, name)])
+        xml = read_member(pkg.zf, part)
+        cut = _cut(xml)
+        if cut is None:
+            return Parsed(xml, [parse_whole(book, name)])
+        with tempfile.TemporaryDirectory(prefix="kakosheet-") as folder:
+            halves = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
+            del cut
+            with ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read") as pool:
+                bottom = pool.submit(_parse_package, halves[1], name)
+                top = _parse_package(halves[0], name)
+                return Parsed(xml, [top, bottom.result()])
+
+
+def parse_whole(book: Any, name: str) -> Any:
+    try:
+        return book.get_sheet_by_name(name)
+    except Exception:  # a chart sheet has no cells
+        return None
+
+
+def _parse_package(path: str, name: str) -> Any:
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(path)
+    try:
+        return book.get_sheet_by_name(name)
+    finally:
+        book.close()
+
+
+def _cut(xml: bytes) -> tuple[list[Any], list[Any]] | None:
+    """The sheet as two worksheets, split before the first row past the middle of its cells;
+    None when there is no such row or it carries no number."""
+    sd = _SHEET_DATA.search(xml)
+    if sd is None or sd.group(2):
+        return None
+    body_end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
+    at = xml.find(b"<" + (sd.group(1) or b"") + b"row ", (sd.end() + body_end) // 2, body_end)
+    return split_at(xml, at) if at >= 0 and body_end >= 0 else None
+
+
+def split_at(xml: bytes, at: int) -> tuple[list[Any], list[Any]] | None:
+    """The sheet as two worksheets (each as pieces to write one after another), the second
+    starting with the row whose tag starts at `at`; None when that row carries no number."""
+    sd = _SHEET_DATA.search(xml)
+    assert sd is not None
+    if not re.match(rb'<(?:\w+:)?row\b[^>]*?\sr="\d+"', xml[at : xml.index(b">", at) + 1]):
+        return None
+    body_start = sd.end()
+    body_end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
+    head = _DIMENSION.sub(b"", xml[:body_start], count=1)  # it gives the whole sheet's extent, which neither half has
+    view = memoryview(xml)
+    tail = view[body_end:]
+    return [head, view[body_start:at], tail], [head, view[at:body_end], tail]
+
+
+def _package(pkg: Package, part: str, pieces: list[Any], path: str) -> str:
+    """Write to `path` a package calamine can read sheet `part` from: the parts a cell's value
+    depends on, and `pieces` in place of the sheet. Stored, not compressed: it is read once, at once."""
+    wb_rels = pkg.rels_part(pkg.workbook_part)
+    keep = {"[Content_Types].xml", "_rels/.rels", pkg.workbook_part, wb_rels}
+    base = posixpath.dirname(pkg.workbook_part)
+    for rel in relationships(pkg.read(wb_rels).decode("utf-8")):
+        if rel["Type"].endswith(("/styles", "/sharedStrings")):
+            keep.add(resolve_target(base, rel["Target"]))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as out:
+        for member in sorted(keep):
+            if pkg.has(member):
+                out.writestr(member, read_member(pkg.zf, member))
+        with out.open(part, "w", force_zip64=sum(len(p) for p in pieces) > 0x7FFFFFFF) as sheet:
+            for piece in pieces:
+                sheet.write(piece)
+    return path
