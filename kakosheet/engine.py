@@ -88,10 +88,6 @@ def _due(start: datetime, limit: Duration) -> datetime:
     return start + limit.span
 
 
-def _limit_span(start: datetime, limit: Duration) -> timedelta:
-    return _due(start, limit) - start
-
-
 class _Ids:
     """Issues IDs that were never issued before, per prefix and month."""
 
@@ -320,12 +316,13 @@ def _case(
     if status not in NO_CLOCK:
         stage_limit = decide.limit(status, category, priority)
         if stage_limit is not None:
-            due, limit_span = _due(since, stage_limit), _limit_span(since, stage_limit)
+            due = _due(since, stage_limit)
+            limit_span = due - since
         cycle = decide.limit("cycle", category, priority)
         if cycle is not None and reported is not None and status not in DONE:
             cycle_due = _due(reported, cycle)
             if due is None or cycle_due < due:
-                due, limit_span = cycle_due, _limit_span(reported, cycle)
+                due, limit_span = cycle_due, cycle_due - reported
 
     flag = overdue = None
     overdue_by = None

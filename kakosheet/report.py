@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from collections import Counter
@@ -54,6 +55,7 @@ def wilson(cases: int, orders: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called per case; a team has some hundreds of suppliers
 def supplier_key(name: str) -> str:
     """Supplier names compared loosely: full-width folded, case-folded, inner spaces collapsed."""
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())

@@ -51,9 +51,13 @@ class State:
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
         packed: list[str] = []
         single: list[list[Any]] = []
+        statuses: dict[str, bool] = {}  # a few statuses, each looked at once
         for case_id in sorted(self.cases):
             c = self.cases[case_id]
-            if c.note or not _token(case_id) or not _token(c.status):
+            token = statuses.get(c.status)
+            if token is None:
+                token = statuses[c.status] = _token(c.status)
+            if c.note or not token or not _token(case_id):
                 single.append(["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""])
             else:
                 packed.append(f"{case_id} {c.status} {c.since.isoformat()}")
