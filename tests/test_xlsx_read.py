@@ -111,6 +111,27 @@ def test_parse_cuts_a_large_sheet_and_the_rows_are_one_parse_s(tmp_path: Path, m
     assert parsed.rows() == _whole(path)
 
 
+@pytest.mark.parametrize("failure", ["temporary folder full", "half unreadable"])
+def test_when_the_halves_cannot_be_made_or_read_one_parse_reads_the_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    path = _sample(tmp_path / "book.xlsx")
+    monkeypatch.setattr(xlsx_read, "SPLIT_MIN", 0)
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    def unreadable(path: str, name: str) -> Any:
+        raise ValueError("bad half")
+
+    if failure == "temporary folder full":
+        monkeypatch.setattr(xlsx_read.tempfile, "TemporaryDirectory", full)
+    else:
+        monkeypatch.setattr(xlsx_read, "_parse_package", unreadable)
+    pkg, part, xml = _sheet_xml(path)
+    parsed = xlsx_read.parse(str(path), "Cases", part, CalamineWorkbook.from_path(str(path)))
+    assert len(parsed.halves) == 1 and parsed.xml == xml
+    assert parsed.rows() == _whole(path)
+
+
 def test_rows_without_numbers_are_parsed_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _sample(tmp_path / "book.xlsx")
     pkg, part, xml = _sheet_xml(path)

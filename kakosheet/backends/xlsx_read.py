@@ -80,15 +80,22 @@ def parse(path: str, name: str, part: str, book: Any) -> Parsed:
             return Parsed(None, [parse_whole(book, name)])
         xml = read_member(pkg.zf, part)
         cut = _cut(xml)
-        if cut is None:
-            return Parsed(xml, [parse_whole(book, name)])
-        with tempfile.TemporaryDirectory(prefix="kakosheet-") as folder:
-            halves = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
-            del cut
-            with ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read") as pool:
-                bottom = pool.submit(_parse_package, halves[1], name)
-                top = _parse_package(halves[0], name)
-                return Parsed(xml, [top, bottom.result()])
+        halves = None
+        if cut is not None:
+            try:
+                halves = _parse_halves(pkg, part, cut, name)
+            except Exception:  # e.g. no room for the halves in the temporary folder: one parse reads the same
+                halves = None
+    return Parsed(xml, halves or [parse_whole(book, name)])
+
+
+def _parse_halves(pkg: Package, part: str, cut: tuple[list[Any], list[Any]], name: str) -> list[Any]:
+    with tempfile.TemporaryDirectory(prefix="kakosheet-") as folder:
+        paths = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
+        with ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read") as pool:
+            bottom = pool.submit(_parse_package, paths[1], name)
+            top = _parse_package(paths[0], name)
+            return [top, bottom.result()]
 
 
 def parse_whole(book: Any, name: str) -> Any:
