@@ -22,6 +22,8 @@ from .schema import Field, TabSchema
 from .table import Header, Sheet
 
 FUTURE_SLACK = timedelta(days=1)
+_BLANK = {type(None)}
+_TEXT_OR_BLANK = {str, type(None)}
 
 
 @dataclass
@@ -56,6 +58,11 @@ def prepare() -> None:
     caller can have it happen while a workbook is still being read."""
     frame = pd.DataFrame({"x": [None]}, dtype=object)
     pa.DataFrameSchema({"x": pa.Column(None, nullable=True, required=False)}).validate(frame, lazy=True)
+
+
+def _checked(f: Field) -> bool:
+    """Whether pandera has something to check in field `f`'s column (see _pandera_schema)."""
+    return f.required or f.type == "datetime"
 
 
 def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.DataFrameSchema:
@@ -107,7 +114,7 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
     parsed.findings.sort(key=lambda f: (f.row, f.column))
 
-    present = [f.key for f, _ in user_cols]
+    present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
     if parsed.records and present:
         frame = pd.DataFrame({k: columns[k] for k in present}, index=range(len(kept)), dtype=object)
         try:
@@ -138,12 +145,18 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) 
     """Coerce one column, remembering the result for each distinct value (categories, suppliers and
     dates repeat), and record a finding for each cell that can't be read."""
     memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
-    if f.type == "text":  # text as text: only trimmed
+    kinds = set(map(type, raw))
+    if f.type == "text" and kinds <= _TEXT_OR_BLANK:  # as a text column mostly is: only trimmed
+        out = [(v.strip() or None) if v else None for v in raw]
+        todo = []
+    elif f.type == "text":  # text as text: only trimmed
         out = [(v.strip() or None) if type(v) is str else v for v in raw]
         todo = [i for i, v in enumerate(raw) if v is not None and type(v) is not str]
     elif f.type == "datetime":  # real date cells, as calamine reads them: only given the workbook's zone
         out = [v.replace(tzinfo=tz) if type(v) is datetime and not v.microsecond else v for v in raw]
         todo = [i for i, v in enumerate(raw) if v is not None and (type(v) is not datetime or v.microsecond)]
+    elif kinds == _BLANK:
+        out, todo = list(raw), []
     else:
         out = list(raw)
         todo = [i for i, v in enumerate(raw) if v is not None]
@@ -162,6 +175,7 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) 
 
 
 def _collect(parsed: ParsedTab, failures: pd.DataFrame) -> None:
+    seen: set[tuple[int, str, str]] = set()  # a check of the whole row fails once per column: report it once
     for case in failures.itertuples(index=False):
         index = case.index
         if index is None or pd.isna(index):
@@ -181,5 +195,8 @@ def _collect(parsed: ParsedTab, failures: pd.DataFrame) -> None:
             code, message = check, f"{when:%Y-%m-%d %H:%M} is in the future; check the year and month"
         else:
             code, message = "invalid_value", check
+        if (index, key, code) in seen:
+            continue
+        seen.add((index, key, code))
         parsed.invalid[index].add(key)
         parsed.findings.append(parsed.finding(index, key, code, message))

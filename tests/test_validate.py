@@ -1,0 +1,61 @@
+"""Reading a tab into typed records: text trimmed, blanks of every backend alike, checks kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from conftest import NOW
+
+from kakosheet.schema import schemas
+from kakosheet.table import Sheet, find_header
+from kakosheet.validate import parse_tab
+
+
+def _parse(rows: list[list[Any]]) -> Any:
+    schema = schemas()["cases"]
+    keys = ["reported_at", "order_no", "supplier", "category", "description", "qty_affected"]
+    header = [schema.by_key[k].label_en for k in keys]
+    sheet = Sheet("Cases", [header, *rows])
+    found = find_header(sheet, schema)
+    assert found is not None
+    return parse_tab(schema, sheet, found, UTC, NOW)
+
+
+def test_text_is_trimmed_and_blank_text_is_none_whatever_the_backend_calls_blank() -> None:
+    when = datetime(2026, 11, 20, 9, 0)
+    parsed = _parse([
+        [when, " PO-1 ", "Acme", "damaged", "", 1],  # '' as Google Sheets gives a blank cell
+        [when, "PO-2", "Acme", "damaged", "   ", None],  # only spaces
+        [when, "PO-3", "Acme", "damaged", None, 2],
+        [when, 12345, "Acme", "damaged", " two  words ", 3],  # a number typed in a text column
+    ])
+    assert [r["order_no"] for r in parsed.records] == ["PO-1", "PO-2", "PO-3", "12345"]
+    assert [r["description"] for r in parsed.records] == [None, None, None, "two  words"]
+    assert not parsed.findings
+
+
+def test_required_and_date_checks_still_run_on_the_columns_that_have_them() -> None:
+    parsed = _parse([
+        [datetime(2026, 11, 20, 9, 0), "PO-1", "   ", "damaged", "ok", 1],  # supplier blank
+        [datetime(2027, 5, 1, 9, 0), "PO-2", "Acme", "damaged", "ok", 1],  # reported in the future
+        [datetime(2026, 11, 20, 9, 0), "PO-3", "Acme", "damaged", "ok", "x"],  # not a number: one finding, no more
+    ])
+    codes = sorted((f.row, f.code, f.column.split(" (")[0]) for f in parsed.findings)
+    assert codes == [(2, "required", "Supplier"), (3, "future", "Reported at"), (4, "invalid_value", "Qty affected")]
+
+
+def test_dates_that_may_be_left_blank_are_still_checked() -> None:
+    schema = schemas()["reshipments"]
+    keys = ["case_id", "shipped_at", "delivered_at", "status"]
+    rows = [
+        [schema.by_key[k].label_en for k in keys],
+        ["AS-202611-00001", datetime(2027, 1, 1, 9, 0), None, "RESHIPPED"],  # shipped in the future
+        ["AS-202611-00002", datetime(2026, 11, 10, 9, 0), datetime(2026, 11, 9, 9, 0), "DELIVERED"],  # delivered before shipped
+        ["AS-202611-00003", None, None, "RESHIPPED"],
+    ]
+    sheet = Sheet("Reshipments", rows)
+    header = find_header(sheet, schema)
+    assert header is not None
+    parsed = parse_tab(schema, sheet, header, UTC, NOW)
+    assert sorted((f.row, f.code) for f in parsed.findings) == [(2, "future"), (3, "date_order")]  # each once
