@@ -14,7 +14,7 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = "1"
 CASES_PER_CELL = 400  # about 20,000 characters: within every spreadsheet's limit for one cell
@@ -23,8 +23,7 @@ _TOKEN = re.compile(r"\S+")
 DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
 
 
-@dataclass(frozen=True, slots=True)
-class CaseState:
+class CaseState(NamedTuple):  # a tuple: there is one per case, made and read 100k times a sync
     status: str
     since: datetime
     note: str = ""  # a remark kept on the case's row, e.g. why it got a new ID

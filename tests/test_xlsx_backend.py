@@ -13,6 +13,7 @@ import xlsxwriter
 from conftest import NOW, case, write_book
 from lossless_books import write_cases
 
+from kakosheet.backends import xlsx_read
 from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.errors import UnreadableWorkbook, WorkbookLocked, WorkbookNotWritable, WorkbookOpen, WriteConflict
 from kakosheet.patch import ApplyResult, Patch
@@ -212,12 +213,18 @@ def test_strict_open_xml_is_refused_with_the_fix(tmp_path: Path) -> None:
         sync(XlsxBackend(path), NOW)
 
 
-def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("halves", [False, True], ids=["whole", "in halves"])
+def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, halves: bool) -> None:
+    if halves:
+        monkeypatch.setattr(xlsx_read, "SPLIT_MIN", 0)
     book = write_book(tmp_path / "b.xlsx", cases=30)
     plain = XlsxBackend(book).read()
     early = XlsxBackend(book)
     early.prefetch()
-    assert {n: (s.rows, s.hidden) for n, s in early.read().items()} == {n: (s.rows, s.hidden) for n, s in plain.items()}
+    read = early.read()
+    assert list(read) == list(plain)  # the workbook's order of tabs, though the big one is read last
+    assert {n: (s.rows, s.hidden) for n, s in read.items()} == {n: (s.rows, s.hidden) for n, s in plain.items()}
+    assert early._preloaded is not None and early._preloaded[3] is (True if halves else None)  # rows numbered, seen during the read
 
     stale = XlsxBackend(book)
     stale.prefetch()
@@ -229,7 +236,10 @@ def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed
     assert len(XlsxBackend(book).read()["Cases"].rows) == len(cases.rows)
 
 
-def test_a_sync_that_prefetched_writes_what_a_plain_one_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("halves", [False, True], ids=["whole", "in halves"])
+def test_a_sync_that_prefetched_writes_what_a_plain_one_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, halves: bool) -> None:
+    if halves:
+        monkeypatch.setattr(xlsx_read, "SPLIT_MIN", 0)
     plain = write_book(tmp_path / "plain.xlsx", cases=60)
     early = tmp_path / "early.xlsx"
     early.write_bytes(plain.read_bytes())

@@ -16,7 +16,7 @@ from python_calamine import CalamineWorkbook
 
 from kakosheet.backends import xlsxpkg
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.backends.xlsx_sheet import SheetPatch, cell_xml, patch_worksheet
+from kakosheet.backends.xlsx_sheet import SheetPatch, cell_xml, patch_worksheet, rows_numbered
 from kakosheet.backends.xlsx_styles import Styles
 from kakosheet.sync import sync
 from kakosheet.table import excel_serial
@@ -230,3 +230,12 @@ def test_column_at_a_time_cells_equal_cell_by_cell_ones(seed: int, monkeypatch: 
     assert fast_formula == slow_formula
     assert _cells_by_ref(b"".join(fast), fast_styles) == _cells_by_ref(b"".join(slow), slow_styles)
     assert re.sub(rb"<c .*?(?:/>|</c>)", b"", b"".join(fast)) == re.sub(rb"<c .*?(?:/>|</c>)", b"", b"".join(slow))  # rows and the rest
+
+
+def test_rows_found_by_number_or_one_after_another_give_the_same_sheet() -> None:
+    xml, writes, header = _random_sheet(random.Random(3))
+    assert rows_numbered(xml)
+    by_number, _ = patch_worksheet(xml, SheetPatch(writes, header, 1), Styles(_STYLES), False, numbered=True)
+    in_turn, _ = patch_worksheet(xml, SheetPatch(writes, header, 1), Styles(_STYLES), False, numbered=False)
+    assert b"".join(by_number) == b"".join(in_turn)
+    assert not rows_numbered(xml.replace(b'<row r="2"', b"<row", 1))

@@ -98,7 +98,7 @@ class XlsxBackend:
         self._read_stamp: tuple[int, int, int, str] | None = None
         self._read_sheets: dict[str, Sheet] = {}
         self._prefetched: _Prefetch | None = None
-        self._preloaded: tuple[tuple[int, int, int, str], str, bytes] | None = None  # stamp, part, its XML
+        self._preloaded: tuple[tuple[int, int, int, str], str, bytes, bool | None] | None = None  # stamp, part, its XML, rows numbered?
 
     def describe(self) -> str:
         return str(self.path)
@@ -176,7 +176,7 @@ class XlsxBackend:
         """Keep the XML of `part` as read at `stamp`, for `apply` to patch without unpacking it again."""
         try:
             with zipfile.ZipFile(self.path) as zf:
-                self._preloaded = (stamp, part, xlsxpkg.read_member(zf, part))
+                self._preloaded = (stamp, part, xlsxpkg.read_member(zf, part), None)
         except Exception:  # apply() reads the part itself and reports what is wrong
             self._preloaded = None
 
@@ -191,16 +191,17 @@ class XlsxBackend:
         if prefetched is not None and prefetched.stamp != stamp:
             prefetched = None  # saved since: read it afresh
         book = self._open_book()
-        out: dict[str, Sheet] = {}
-        for meta in book.sheets_metadata:
-            if names is not None and meta.name not in names:
-                continue
+        wanted = [meta for meta in book.sheets_metadata if names is None or meta.name in names]
+        # the sheet parsed ahead comes last, so that the others are read while its parse finishes
+        order = sorted(wanted, key=lambda meta: prefetched is not None and meta.name == prefetched.name)
+        out: dict[str, Sheet] = {meta.name: Sheet(meta.name, []) for meta in wanted}
+        for meta in order:
             if prefetched is not None and meta.name == prefetched.name:
                 if not prefetched.unpacks:
                     self._preload(prefetched.part, stamp)  # while calamine parses it, unpack the sheet's XML for the write
                 parsed = prefetched.parsed.result()
                 if parsed.xml is not None:
-                    self._preloaded = (stamp, prefetched.part, parsed.xml)
+                    self._preloaded = (stamp, prefetched.part, parsed.xml, parsed.numbered)
                 prefetched = None
             else:
                 parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name)])
@@ -274,8 +275,11 @@ class XlsxBackend:
                 engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
             sheet_patch = SheetPatch(cells, tab.header_row, engine_header)
             preloaded, self._preloaded = self._preloaded, None
-            source = preloaded[2] if preloaded is not None and preloaded[:2] == (self._read_stamp, entry.part) else pkg.read(entry.part)
-            xml, had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904)
+            if preloaded is not None and preloaded[:2] == (self._read_stamp, entry.part):
+                source, numbered = preloaded[2], preloaded[3]
+            else:
+                source, numbered = pkg.read(entry.part), None
+            xml, had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904, numbered)
             replaced[entry.part] = xml
             formula |= had_formula
         structure = xlsxpkg.Structure(

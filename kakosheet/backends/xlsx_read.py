@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .xlsx_sheet import rows_numbered
 from .xlsxpkg import Package, read_member, relationships, resolve_target
 
 SPLIT_MIN = 16 << 20  # a sheet's XML bytes from which two parsers pay for the cutting
@@ -35,6 +36,7 @@ class Parsed:
 
     xml: bytes | None  # the sheet's XML, for the write (None when it was not unpacked)
     halves: list[Any]  # CalamineSheet objects, top half first (one when parsed whole)
+    numbered: bool | None = None  # whether every row of `xml` carries its number (None: not looked at)
 
     def rows(self) -> list[list[Any]]:
         """The sheet's cells as one calamine parse gives them: rows from the first, columns from
@@ -80,22 +82,24 @@ def parse(path: str, name: str, part: str, book: Any) -> Parsed:
             return Parsed(None, [parse_whole(book, name)])
         xml = read_member(pkg.zf, part)
         cut = _cut(xml)
-        halves = None
+        parsed = Parsed(xml, [])
         if cut is not None:
             try:
-                halves = _parse_halves(pkg, part, cut, name)
+                parsed.halves = _parse_halves(pkg, part, cut, name, parsed)
             except Exception:  # e.g. no room for the halves in the temporary folder: one parse reads the same
-                halves = None
-    return Parsed(xml, halves or [parse_whole(book, name)])
+                parsed.halves = []
+    parsed.halves = parsed.halves or [parse_whole(book, name)]
+    return parsed
 
 
-def _parse_halves(pkg: Package, part: str, cut: tuple[list[Any], list[Any]], name: str) -> list[Any]:
+def _parse_halves(pkg: Package, part: str, cut: tuple[list[Any], list[Any]], name: str, parsed: Parsed) -> list[Any]:
     with tempfile.TemporaryDirectory(prefix="kakosheet-") as folder:
         paths = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
-        with ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read") as pool:
-            bottom = pool.submit(_parse_package, paths[1], name)
-            top = _parse_package(paths[0], name)
-            return [top, bottom.result()]
+        with ThreadPoolExecutor(2, thread_name_prefix="kakosheet-read") as pool:
+            halves = [pool.submit(_parse_package, path, name) for path in paths]
+            assert parsed.xml is not None
+            parsed.numbered = rows_numbered(parsed.xml)  # for the write, while calamine parses (outside the interpreter lock)
+            return [half.result() for half in halves]
 
 
 def parse_whole(book: Any, name: str) -> Any:

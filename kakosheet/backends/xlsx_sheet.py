@@ -17,6 +17,7 @@ from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_lette
 PREBUILD_ROWS = 4096  # rows whose cells are built together, ahead of writing them
 MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
@@ -93,16 +94,27 @@ def _column_styles(xml: bytes) -> dict[int, int]:
     return out
 
 
-def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool) -> tuple[list[Any], bool]:
+def rows_numbered(xml: bytes) -> bool:
+    """Whether every row of worksheet `xml` carries its number, so that a row can be found by it."""
+    sd = _SHEET_DATA.search(xml)
+    if sd is None:
+        return False
+    row_tag = b"<" + (sd.group(1) or b"") + b"row"
+    end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
+    return xml.count(row_tag, sd.end(), end) == xml.count(row_tag + b' r="', sd.end(), end)
+
+
+def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None) -> tuple[list[Any], bool]:
     """`xml` with the cells of `patch` set, as pieces to write one after another (unchanged stretches
-    are views of `xml`, not copies); and whether a formula cell was overwritten."""
-    sd = re.search(rb"<(\w+:)?sheetData\b[^>]*?(/?)>", xml)
+    are views of `xml`, not copies); and whether a formula cell was overwritten. `numbered` is
+    what rows_numbered(xml) says, when the caller knows it already."""
+    sd = _SHEET_DATA.search(xml)
     if sd is None:
         raise PackageError("worksheet has no sheetData")
     prefix = (sd.group(1) or b"").decode()
     if sd.group(2):  # <sheetData/>: no rows yet
         xml = xml[: sd.start()] + f"<{prefix}sheetData></{prefix}sheetData>".encode() + xml[sd.end() :]
-        sd = re.search(rb"<(\w+:)?sheetData\b[^>]*?>", xml)
+        sd = _SHEET_DATA.search(xml)
         assert sd is not None
     body_start = sd.end()
     body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
@@ -118,7 +130,8 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     bprefix = prefix.encode()
     row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
     # when every row carries its number, the next row to write is found by its number, skipping the rows between
-    numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
+    if numbered is None:
+        numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
     while nxt < len(order):
         start = xml.find(b'%s r="%d"' % (row_tag, order[nxt]), scan, body_end) if numbered else -1
         if start < 0:
