@@ -20,6 +20,7 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]*)(\d*)"')
+_REF_FIRST = re.compile(rb'r="([A-Z]+)\d')
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 _ATTR_SPANS = re.compile(rb'\s+spans="[^"]*"')
@@ -133,16 +134,19 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     if numbered is None:
         numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
     while nxt < len(order):
-        start = xml.find(b'%s r="%d"' % (row_tag, order[nxt]), scan, body_end) if numbered else -1
+        row = order[nxt]
+        start = xml.find(b'%s r="%d"' % (row_tag, row), scan, body_end) if numbered else -1
         if start < 0:
             start = xml.find(row_tag, scan, body_end)
             if start < 0:
                 break
+            row = 0  # read from the tag below
         tag_end = xml.index(b">", start)
         empty = xml[tag_end - 1] == 0x2F  # <row .../>
         attrs = xml[start + len(row_tag) : tag_end - 1 if empty else tag_end]
-        r = _ROW_NUMBER.search(attrs)
-        row = int(r.group(1)) if r else implicit + 1
+        if not row:
+            r = _ROW_NUMBER.search(attrs)
+            row = int(r.group(1)) if r else implicit + 1
         implicit = row
         scan = end = tag_end + 1 if empty else xml.index(close, tag_end) + len(close)
         while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
@@ -167,7 +171,7 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     out.append(view[emitted:body_end])
     out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
     out.append(view[body_end:])
-    max_col = max((col for writes in patch.cells.values() for col in writes), default=-1)
+    max_col = max((max(writes) for writes in patch.cells.values() if writes), default=-1)
     out[0] = _widen_dimension(out[0], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
     return out, formula
 
@@ -247,6 +251,15 @@ class _Cells:
             out.append(f'{ref}{row}"{tail}' if tail else "")
         return out
 
+    def _col_at(self, inner: bytes, at: int) -> int | None:
+        """The column of the cell whose tag starts at `at` (None when it has no reference)."""
+        r = _REF_FIRST.match(inner, at + len(self._c_open))  # as every writer puts it: the reference first
+        if r is None:
+            r = _ATTR_R.search(inner, at, inner.index(b">", at))
+            if r is None or not r.group(1):
+                return None
+        return col_index(r.group(1))
+
     def _next_cell_right_of(self, inner: bytes, col: int, pos: int) -> int | None:
         """Where the first cell at or after `pos` whose column is right of `col` starts (None: no such cell, or one without a reference)."""
         c_open = self._c_open
@@ -324,14 +337,10 @@ class _Cells:
         last = inner.rfind(c_open)
         if inner.find(self._c_bare, last + 1) >= 0 or inner.find(self._c_empty, last + 1) >= 0:
             return None
-        r = _ATTR_R.search(inner, first, inner.index(b">", first))
-        if r is None or not r.group(1):
+        first_col = self._col_at(inner, first)
+        last_col = self._col_at(inner, last) if last != first else first_col
+        if first_col is None or last_col is None:
             return None
-        first_col = col_index(r.group(1))
-        r = _ATTR_R.search(inner, last, inner.index(b">", last)) if last != first else r
-        if r is None or not r.group(1):
-            return None
-        last_col = col_index(r.group(1))
         lo, hi = bisect_left(cols, first_col), bisect_right(cols, last_col)
         pieces: list[bytes] = [inner[:first]]
         if lo:
@@ -364,9 +373,14 @@ class _Cells:
                 pieces.append(inner[pos:start])
                 pieces.append(strs[i].encode())
                 pos = end
+        if hi < len(cols):  # cells after the last: before a trailing extLst, which stays last
+            ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
+            at = ext.start() if ext else len(inner)
+            pieces.append(inner[pos:at])
+            pieces.append("".join(strs[hi:]).encode())
+            pos = at
         pieces.append(inner[pos:])
-        body = b"".join(pieces)
-        return (self._append(body, "".join(strs[hi:]).encode()) if hi < len(cols) else body), formula
+        return b"".join(pieces), formula
 
     def _fast(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool] | None:
         bprefix = self.bprefix

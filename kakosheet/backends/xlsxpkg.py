@@ -54,6 +54,7 @@ class PackageError(Exception):
 col_letters = functools.cache(column_letter)  # 0-based column -> letters, called per cell written
 
 
+@functools.lru_cache(maxsize=1 << 14)  # called for a cell or two of every row written
 def col_index(letters: bytes | str) -> int:
     """Letters -> 0-based column."""
     n = 0
