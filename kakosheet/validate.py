@@ -157,6 +157,13 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) 
         todo = [i for i, v in enumerate(raw) if v is not None and (type(v) is not datetime or v.microsecond)]
     elif kinds == _BLANK:
         out, todo = list(raw), []
+    elif len(kinds - _BLANK) == 1:  # one kind of value (choices as text, numbers): coerce each distinct one once
+        results = {v: coerce(f, v, tz) for v in set(raw) if v is not None}
+        value_of: dict[Any, Any] = {v: r[0] for v, r in results.items()}
+        value_of[None] = None
+        out = list(map(value_of.__getitem__, raw))
+        bad = {v for v, r in results.items() if r[1]}
+        todo = [i for i, v in enumerate(raw) if v in bad] if bad else []
     else:
         out = list(raw)
         todo = [i for i, v in enumerate(raw) if v is not None]

@@ -59,3 +59,18 @@ def test_dates_that_may_be_left_blank_are_still_checked() -> None:
     assert header is not None
     parsed = parse_tab(schema, sheet, header, UTC, NOW)
     assert sorted((f.row, f.code) for f in parsed.findings) == [(2, "future"), (3, "date_order")]  # each once
+
+
+def test_each_row_with_a_value_that_cannot_be_read_gets_its_finding_though_values_repeat() -> None:
+    when = datetime(2026, 11, 20, 9, 0)
+    parsed = _parse([
+        [when, "PO-1", "Acme", "damaged", "", 1.0],
+        [when, "PO-2", "Acme", " Damaged ", "", 2.0],
+        [when, "PO-3", "Acme", "damagd", "", 2.5],  # a typo, and not a whole number
+        [when, "PO-4", "Acme", "damagd", "", 2.0],  # the same typo again
+    ])
+    assert [r["category"] for r in parsed.records] == ["damaged", "damaged", None, None]
+    assert [r["qty_affected"] for r in parsed.records] == [1, 2, None, 2]
+    found = sorted((f.row, f.column.split(" (")[0]) for f in parsed.findings)
+    assert found == [(4, "Problem type"), (4, "Qty affected"), (5, "Problem type")]
+    assert "did you mean 'damaged'" in parsed.findings[0].message
