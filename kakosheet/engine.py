@@ -88,6 +88,9 @@ def _due(start: datetime, limit: Duration) -> datetime:
     return start + limit.span
 
 
+ONE_DAY = timedelta(days=1)
+
+
 class _Ids:
     """Issues IDs that were never issued before, per prefix and month."""
 
@@ -262,6 +265,7 @@ def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
 
 
 RULE_KEYS = ("category", "detected_at", "packaging_damaged")
+_UNSEEN = object()
 
 
 class _Decisions:
@@ -276,16 +280,18 @@ class _Decisions:
     def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
         """The first rule whose conditions `case` meets (only RULE_KEYS are looked at)."""
         key = tuple(map(case.get, RULE_KEYS))
-        if key not in self._rules:
+        found = self._rules.get(key, _UNSEEN)
+        if found is _UNSEEN:
             facts = dict(zip(RULE_KEYS, key, strict=True))
-            self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
-        return self._rules[key]
+            found = self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
+        return found  # type: ignore[return-value]
 
     def limit(self, stage: str, category: str | None, priority: str) -> Duration | None:
         key = (stage, category, priority)
-        if key not in self._limits:
-            self._limits[key] = _pick_limit(self.sla, stage, {"category": category, "priority": priority})
-        return self._limits[key]
+        found = self._limits.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._limits[key] = _pick_limit(self.sla, stage, {"category": category, "priority": priority})
+        return found  # type: ignore[return-value]
 
 
 def _case(
@@ -340,7 +346,7 @@ def _case(
     if reported is not None:
         end = since if status in DONE else now
         if end >= reported:
-            days_open = (end - reported) // timedelta(days=1)
+            days_open = (end - reported) // ONE_DAY
 
     out = {
         "case_id": case_id,
@@ -352,17 +358,17 @@ def _case(
         "days_open": days_open,
         "reship_status": reships.get(case_id),
     }
-    view = CaseView(
-        case_id=case_id,
-        row=row,
-        supplier=rec.get("supplier"),
-        category=category,
-        status=status,
-        party=rec.get("responsible_party") or (rule["party"] if rule else None),
-        reported_at=reported,
-        flag=flag,
-        overdue_by=overdue_by,
-        carrier=rec.get("carrier"),
-        region=rec.get("region"),
+    view = CaseView(  # by position, in field order: made once per case
+        case_id,
+        row,
+        rec.get("supplier"),
+        category,
+        status,
+        rec.get("responsible_party") or (rule["party"] if rule else None),
+        reported,
+        flag,
+        overdue_by,
+        rec.get("carrier"),
+        rec.get("region"),
     )
     return out, view

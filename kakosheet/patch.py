@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .schema import norm_label
 from .table import Sheet, canonical, fingerprint
 
 
-@dataclass(frozen=True, slots=True)
-class RowRef:
+class RowRef(NamedTuple):  # one per written row: a tuple is the cheapest to make
     row: int  # 1-based sheet row where the row was read
     case_id: str | None  # its ID when that ID was unique in the tab
     cells: list[Any]  # the row's cells as read (its fingerprint and ID cell are taken from them when needed)

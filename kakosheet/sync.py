@@ -117,6 +117,7 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
     )
     targets = [(key, columns[key]) for key in (wanted[0] if wanted else ())]
     changes = report_.changes
+    room = MAX_CHANGES_KEPT - len(changes)  # changes still kept for the report
     sheet_rows = sheet.rows
     id_key = tab.id_field
     for index, want in enumerate(wanted):
@@ -135,7 +136,8 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
             elif old == new or same_value(old, new):
                 continue
             cells[col] = new
-            if len(changes) < MAX_CHANGES_KEPT:
+            if room > 0:
+                room -= 1
                 changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
             record = parsed.records[index]
