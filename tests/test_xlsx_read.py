@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,26 +44,15 @@ def _odd_book(path: Path) -> Path:
     return path
 
 
-def _top_only(path: Path) -> Path:
+def _band(path: Path, values: range, col: int, blanks: range) -> Path:
+    """Values in the rows `values` from column `col` on, and styled but empty cells (no values) in the rows `blanks`."""
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("Cases")
     fill = wb.add_format({"bg_color": "#FFEEAA"})
-    for r in range(10):
-        ws.write_row(r, 0, [f"a{r}", r, "z"])
-    for r in range(10, 30):
-        ws.write_blank(r, 1, None, fill)  # styled but empty: no values below the top
-    wb.close()
-    return path
-
-
-def _bottom_only(path: Path) -> Path:
-    wb = xlsxwriter.Workbook(str(path))
-    ws = wb.add_worksheet("Cases")
-    fill = wb.add_format({"bg_color": "#FFEEAA"})
-    for r in range(20):
+    for r in blanks:
         ws.write_blank(r, 1, None, fill)
-    for r in range(20, 30):
-        ws.write_row(r, 3, [f"b{r}", r])
+    for r in values:
+        ws.write_row(r, col, [f"v{r}", r, "z"])
     wb.close()
     return path
 
@@ -71,7 +61,12 @@ def _sample(path: Path) -> Path:
     return write_book(path, cases=30)
 
 
-BOOKS = {"odd": _odd_book, "top only": _top_only, "bottom only": _bottom_only, "sample": _sample}
+BOOKS: dict[str, Callable[[Path], Path]] = {
+    "odd": _odd_book,
+    "top only": lambda path: _band(path, range(10), 0, range(10, 30)),
+    "bottom only": lambda path: _band(path, range(20, 30), 3, range(20)),
+    "sample": _sample,
+}
 
 
 def _sheet_xml(path: Path) -> tuple[Package, str, bytes]:

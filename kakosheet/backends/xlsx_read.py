@@ -22,11 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .xlsx_sheet import rows_numbered
+from .xlsx_sheet import rows_numbered, sheet_data
 from .xlsxpkg import Package, read_member, relationships, resolve_target
 
 SPLIT_MIN = 16 << 20  # a sheet's XML bytes from which two parsers pay for the cutting
-_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?/>")
 
 
@@ -122,23 +121,22 @@ def _parse_package(path: str, name: str) -> Any:
 def _cut(xml: bytes) -> tuple[list[Any], list[Any]] | None:
     """The sheet as two worksheets, split before the first row past the middle of its cells;
     None when there is no such row or it carries no number."""
-    sd = _SHEET_DATA.search(xml)
-    if sd is None or sd.group(2):
+    found = sheet_data(xml)
+    if found is None:
         return None
-    body_end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
-    at = xml.find(b"<" + (sd.group(1) or b"") + b"row ", (sd.end() + body_end) // 2, body_end)
-    return split_at(xml, at) if at >= 0 and body_end >= 0 else None
+    prefix, start, end = found
+    at = xml.find(b"<" + prefix + b"row ", (start + end) // 2, end)
+    return split_at(xml, at) if at >= 0 else None
 
 
 def split_at(xml: bytes, at: int) -> tuple[list[Any], list[Any]] | None:
     """The sheet as two worksheets (each as pieces to write one after another), the second
     starting with the row whose tag starts at `at`; None when that row carries no number."""
-    sd = _SHEET_DATA.search(xml)
-    assert sd is not None
+    found = sheet_data(xml)
+    assert found is not None
     if not re.match(rb'<(?:\w+:)?row\b[^>]*?\sr="\d+"', xml[at : xml.index(b">", at) + 1]):
         return None
-    body_start = sd.end()
-    body_end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
+    _, body_start, body_end = found
     head = _DIMENSION.sub(b"", xml[:body_start], count=1)  # it gives the whole sheet's extent, which neither half has
     view = memoryview(xml)
     tail = view[body_end:]

@@ -95,14 +95,25 @@ def _column_styles(xml: bytes) -> dict[int, int]:
     return out
 
 
+def sheet_data(xml: bytes) -> tuple[bytes, int, int] | None:
+    """Worksheet `xml`'s element prefix and where the inside of its `<sheetData>` starts and ends
+    (None when it has none, or only an empty `<sheetData/>`)."""
+    sd = _SHEET_DATA.search(xml)
+    if sd is None or sd.group(2):
+        return None
+    prefix = sd.group(1) or b""
+    end = xml.find(b"</" + prefix + b"sheetData>", sd.end())
+    return (prefix, sd.end(), end) if end >= 0 else None
+
+
 def rows_numbered(xml: bytes) -> bool:
     """Whether every row of worksheet `xml` carries its number, so that a row can be found by it."""
-    sd = _SHEET_DATA.search(xml)
-    if sd is None:
+    found = sheet_data(xml)
+    if found is None:
         return False
-    row_tag = b"<" + (sd.group(1) or b"") + b"row"
-    end = xml.rfind(b"</" + (sd.group(1) or b"") + b"sheetData>")
-    return xml.count(row_tag, sd.end(), end) == xml.count(row_tag + b' r="', sd.end(), end)
+    prefix, start, end = found
+    row_tag = b"<" + prefix + b"row"
+    return xml.count(row_tag, start, end) == xml.count(row_tag + b' r="', start, end)
 
 
 def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None) -> tuple[list[Any], bool]:
@@ -262,15 +273,13 @@ class _Cells:
 
     def _next_cell_right_of(self, inner: bytes, col: int, pos: int) -> int | None:
         """Where the first cell at or after `pos` whose column is right of `col` starts (None: no such cell, or one without a reference)."""
-        c_open = self._c_open
-        while (at := inner.find(c_open, pos)) >= 0:
-            tag_end = inner.index(b">", at)
-            r = _ATTR_R.search(inner, at, tag_end)
-            if r is None or not r.group(1):
+        while (at := inner.find(self._c_open, pos)) >= 0:
+            found = self._col_at(inner, at)
+            if found is None:
                 return None
-            if col_index(r.group(1)) > col:
+            if found > col:
                 return at
-            pos = tag_end
+            pos = at + 1
         return None
 
     def _same_date_style(self, row: int, col: int, own: int) -> bool:
@@ -373,9 +382,8 @@ class _Cells:
                 pieces.append(inner[pos:start])
                 pieces.append(strs[i].encode())
                 pos = end
-        if hi < len(cols):  # cells after the last: before a trailing extLst, which stays last
-            ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
-            at = ext.start() if ext else len(inner)
+        if hi < len(cols):  # cells after the last
+            at = _after_cells(inner)
             pieces.append(inner[pos:at])
             pieces.append("".join(strs[hi:]).encode())
             pos = at
@@ -409,7 +417,7 @@ class _Cells:
                 formula |= b"<" + bprefix + b"f" in raw and re.search(rb"<(?:\w+:)?f\b", raw) is not None
                 edits.append((start, end, col, self.cell(row, col, writes[col], int(s.group(1)) if s else None, row_style).encode()))
             else:  # a new cell before an existing one: it goes where the next cell to its right starts
-                at = self._follower(inner, row, col, last_col)
+                at = self._next_cell_right_of(inner, col, 0)
                 if at is None:
                     return None
                 edits.append((at, at, col, self.cell(row, col, writes[col], None, row_style).encode()))
@@ -422,23 +430,12 @@ class _Cells:
         out.append(inner[pos:])
         return self._append(b"".join(out), appended), formula
 
-    def _follower(self, inner: bytes, row: int, col: int, last_col: int) -> int | None:
-        """Where the first cell right of `col` starts in a row's XML (None when no cell can be found by reference)."""
-        bprefix = self.bprefix
-        first = inner.find(self._c_open)
-        r = _ATTR_R.search(inner, first, inner.index(b">", first)) if first >= 0 else None
-        if r is not None and r.group(1) and col_index(r.group(1)) > col:  # the usual case: the row's first cell
-            return first
-        found = next((f for c in range(col + 1, last_col + 1) if (f := _find_cell(bprefix, inner, f"{col_letters(c)}{row}".encode()))), None)
-        return found[0] if found else None
-
     @staticmethod
     def _append(inner: bytes, cells: bytes) -> bytes:
-        """`inner` with `cells` after its last cell (before a trailing extLst, which stays last)."""
+        """`inner` with `cells` after its last cell."""
         if not cells:
             return inner
-        ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
-        at = ext.start() if ext else len(inner)
+        at = _after_cells(inner)
         return b"".join((inner[:at], cells, inner[at:]))
 
     def _full(self, row: int, inner: bytes, writes: dict[int, Any], row_style: int | None) -> tuple[bytes, bool]:
@@ -465,6 +462,12 @@ class _Cells:
         rebuilt += [(col, self.cell(row, col, value, None, row_style).encode()) for col, value in writes.items() if col not in existing]
         rebuilt.sort(key=lambda item: item[0])
         return b"".join(raw for _, raw in rebuilt) + tail, formula
+
+
+def _after_cells(inner: bytes) -> int:
+    """Where cells after a row's last one go: before a trailing extLst, which stays last."""
+    ext = re.search(rb"<(?:\w+:)?extLst\b", inner) if b"extLst" in inner else None
+    return ext.start() if ext else len(inner)
 
 
 def _find_cell(prefix: bytes, inner: bytes, ref: bytes) -> tuple[int, int] | None:
