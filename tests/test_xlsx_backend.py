@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -13,10 +15,12 @@ import xlsxwriter
 from conftest import NOW, case, write_book
 from lossless_books import write_cases
 
-from kakosheet.backends import xlsx_read
+from kakosheet import sample
+from kakosheet.backends import xlsx_read, xlsx_sheet
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.backends.xlsx_sheet import PatchedSheet
 from kakosheet.errors import UnreadableWorkbook, WorkbookLocked, WorkbookNotWritable, WorkbookOpen, WriteConflict
-from kakosheet.patch import ApplyResult, Patch
+from kakosheet.patch import ApplyResult, Patch, RowRef, RowWrite, TabPatch
 from kakosheet.report import PROBLEMS, SCORECARD
 from kakosheet.schema import schemas
 from kakosheet.sync import sync
@@ -249,3 +253,74 @@ def test_a_sync_that_prefetched_writes_what_a_plain_one_writes(tmp_path: Path, m
     sync(backend, NOW)
     read = {n: (s.rows, s.hidden) for n, s in XlsxBackend(early).read().items()}
     assert read == {n: (s.rows, s.hidden) for n, s in XlsxBackend(plain).read().items()}
+
+
+class Unstreamed(XlsxBackend):
+    """Patches every sheet in full before writing the package (the path taken when streaming cannot be)."""
+
+    def _build(self, pkg: Any, patch: Patch, result: ApplyResult, stream: bool) -> Any:
+        return super()._build(pkg, patch, result, stream=False)
+
+
+class Streams(XlsxBackend):
+    """Records whether each package write made its sheets while writing them."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.builds: list[bool] = []
+
+    def _build(self, pkg: Any, patch: Patch, result: ApplyResult, stream: bool) -> Any:
+        built = super()._build(pkg, patch, result, stream)
+        self.builds.append(any(isinstance(data, PatchedSheet) for data in built[0].values()))
+        return built
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+@pytest.mark.parametrize("maker", ["template", "xlsxwriter"])
+def test_a_sheet_patched_while_it_is_written_equals_one_patched_first(tmp_path: Path, maker: str) -> None:
+    if maker == "template":
+        book = write_book(tmp_path / "a.xlsx", cases=200)
+    else:
+        book = xlsxwriter_book(tmp_path / "a.xlsx", sample.generate(200, 1, NOW)["cases"])
+    other = tmp_path / "b.xlsx"
+    other.write_bytes(book.read_bytes())
+    streamed = Streams(book)
+    sync(streamed, NOW)
+    sync(Unstreamed(other), NOW)
+    assert streamed.builds == [True]
+    assert members(book) == members(other)
+
+
+def test_a_style_needed_after_the_styles_part_was_written_makes_the_sync_patch_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When styles.xml comes before the sheet in the package (as some writers order it) and a row
+    past the first ones needs a new style, the package is written again, the sheet patched first."""
+    book = write_book(tmp_path / "b.xlsx", cases=3)
+    parts = members(book)
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:  # styles first
+        for name in sorted(parts, key=lambda n: n != "xl/styles.xml"):
+            out.writestr(name, parts[name])
+    monkeypatch.setattr(xlsx_sheet, "PREBUILD_ROWS", 1)  # rows' cells made one at a time, as they are written
+    backend = Streams(book)
+    cases = backend.read()["Cases"]
+    labels = cases.rows[0]
+    due = labels.index("Stage due at")
+    when = datetime(2026, 12, 1, 9, 30)
+    tab = TabPatch("Cases", 1, 0, {due: "Stage due at"})
+    tab.rows = [RowWrite(RowRef(2, None, cases.rows[1]), {due: "soon"}), RowWrite(RowRef(4, None, cases.rows[3]), {due: when})]
+    result = backend.apply(Patch(tabs=[tab]))
+    assert backend.builds == [True, False] and result.written == 2
+    ws = openpyxl.load_workbook(book)["Cases"]
+    assert ws.cell(2, due + 1).value == "soon"
+    assert ws.cell(4, due + 1).value == when and ws.cell(4, due + 1).number_format == "yyyy-mm-dd hh:mm"
+
+    in_order = write_book(tmp_path / "c.xlsx", cases=3)  # styles after the sheets: written once
+    backend = Streams(in_order)
+    cases = backend.read()["Cases"]
+    tab.rows = [RowWrite(RowRef(2, None, cases.rows[1]), {due: "soon"}), RowWrite(RowRef(4, None, cases.rows[3]), {due: when})]
+    backend.apply(Patch(tabs=[tab]))
+    assert backend.builds == [True]
+    assert openpyxl.load_workbook(in_order)["Cases"].cell(4, due + 1).number_format == "yyyy-mm-dd hh:mm"

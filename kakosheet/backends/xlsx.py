@@ -41,7 +41,7 @@ from ..patch import ApplyResult, Patch, plan_writes
 from ..table import Sheet
 from ..template import Template
 from . import xlsx_read, xlsxpkg
-from .xlsx_sheet import SheetPatch, generated_sheet_xml, patch_worksheet
+from .xlsx_sheet import PatchedSheet, SheetPatch, generated_sheet_xml, patch_worksheet
 from .xlsx_styles import Styles
 from .xlsx_template import ENGINE_FILL, render_template
 
@@ -243,14 +243,24 @@ class XlsxBackend:
         except (xlsxpkg.PackageError, KeyError) as e:
             raise UnreadableWorkbook(f"{self.path}: cannot be patched ({e}); open and re-save it in Excel or WPS") from e
         with pkg.zf:
-            replaced, removed = self._build(pkg, patch, result)
             try:
-                self._write(pkg, replaced, removed)
+                try:
+                    self._write(pkg, *self._build(pkg, patch, result, stream=True))
+                except _StylesWrittenEarly:
+                    result = ApplyResult()
+                    self._write(pkg, *self._build(pkg, patch, result, stream=False))
             except PermissionError as e:
                 raise WorkbookNotWritable(f"{self.path}: cannot write the workbook or its folder ({e.strerror}); check the file's permissions") from e
         return result
 
-    def _build(self, pkg: xlsxpkg.Package, patch: Patch, result: ApplyResult) -> tuple[dict[str, bytes], set[str]]:
+    def _build(self, pkg: xlsxpkg.Package, patch: Patch, result: ApplyResult, stream: bool) -> tuple[dict[str, Any], set[str], _StylesPart | None]:
+        """The parts to replace and to remove, and (when a sheet is made while it is written) the
+        styles part that must be written after it.
+
+        With `stream`, patched sheets are made while the package is written, so that compressing
+        one overlaps patching it. That needs the parts a patch can change to come after it: the
+        styles (checked as it is written) and, when a formula is overwritten, the calculation
+        chain, so sheets are streamed only when the workbook has none."""
         wb_rels_part = pkg.rels_part(pkg.workbook_part)
         wb_rels = pkg.read(wb_rels_part).decode("utf-8")
         styles_part = next(
@@ -258,9 +268,12 @@ class XlsxBackend:
             None,
         )
         styles = Styles(pkg.read(styles_part) if styles_part and pkg.has(styles_part) else None)
-        replaced: dict[str, bytes] = {}
+        replaced: dict[str, Any] = {}
         removed: set[str] = set()
         formula = False
+        stream = stream and styles_part is not None and pkg.has(styles_part) and not any(
+            rel["Type"] == xlsxpkg.CALC_CHAIN_TYPE for rel in xlsxpkg.relationships(wb_rels)
+        )
         engine_header = None
         for tab in patch.tabs:
             entry = pkg.sheets.get(tab.tab)
@@ -279,9 +292,11 @@ class XlsxBackend:
                 source, numbered = preloaded[2], preloaded[3]
             else:
                 source, numbered = pkg.read(entry.part), None
-            xml, had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904, numbered)
-            replaced[entry.part] = xml
-            formula |= had_formula
+            if stream:
+                replaced[entry.part] = PatchedSheet(source, sheet_patch, styles, pkg.date1904, numbered)
+            else:
+                replaced[entry.part], had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904, numbered)
+                formula |= had_formula
         structure = xlsxpkg.Structure(
             pkg.read(pkg.workbook_part).decode("utf-8"), wb_rels, pkg.read("[Content_Types].xml").decode("utf-8")
         )
@@ -313,12 +328,20 @@ class XlsxBackend:
             replaced[pkg.workbook_part] = structure.workbook.encode("utf-8")
             replaced[wb_rels_part] = structure.rels.encode("utf-8")
             replaced["[Content_Types].xml"] = structure.content_types.encode("utf-8")
+        if stream and styles_part is not None:
+            deferred = replaced[styles_part] = _StylesPart(styles)
+            return replaced, removed, deferred
         if styles.changed:
             replaced[styles_part or "xl/styles.xml"] = styles.xml.encode("utf-8")
-        return replaced, removed
+        return replaced, removed, None
 
-    def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, Any], removed: set[str]) -> None:
-        self._atomic_write(lambda fh: xlsxpkg.write_package(pkg, fh, replaced, removed), self._replace)
+    def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, Any], removed: set[str], styles: _StylesPart | None) -> None:
+        def fill(fh: IO[bytes]) -> None:
+            xlsxpkg.write_package(pkg, fh, replaced, removed)
+            if styles is not None and styles.stale():
+                raise _StylesWrittenEarly
+
+        self._atomic_write(fill, self._replace)
 
     def _atomic_write(self, fill: Callable[[IO[bytes]], None], commit: Callable[[Path], None]) -> None:
         """`fill` a temporary file beside the workbook, fsync it, then `commit` (rename) it; on failure remove it."""
@@ -382,6 +405,27 @@ class _Prefetch:
     part: str  # its zip member
     parsed: Future[xlsx_read.Parsed]
     unpacks: bool  # whether the parse unpacks the sheet's XML itself (to cut it in halves)
+
+
+class _StylesPart:
+    """The styles part, made when its turn comes in the package (after the sheets, in the files
+    Excel, WPS and most libraries write), so that it holds the styles the sheets patched before it
+    added; `stale` tells when a sheet after it added one."""
+
+    def __init__(self, styles: Styles):
+        self.styles = styles
+        self.written: str | None = None
+
+    def __call__(self) -> bytes | None:
+        self.written = self.styles.xml
+        return self.styles.xml.encode("utf-8") if self.styles.changed else None
+
+    def stale(self) -> bool:
+        return self.written != self.styles.xml
+
+
+class _StylesWrittenEarly(Exception):
+    """A sheet patched while the package was written needed a style after the styles part was written."""
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -102,7 +103,7 @@ def sheet_data(xml: bytes) -> tuple[bytes, int, int] | None:
     if sd is None or sd.group(2):
         return None
     prefix = sd.group(1) or b""
-    end = xml.find(b"</" + prefix + b"sheetData>", sd.end())
+    end = xml.rfind(b"</" + prefix + b"sheetData>", sd.end())  # a sheet has one, near its end: found from there at once
     return (prefix, sd.end(), end) if end >= 0 else None
 
 
@@ -120,71 +121,100 @@ def patch_worksheet(xml: bytes, patch: SheetPatch, styles: Styles, date1904: boo
     """`xml` with the cells of `patch` set, as pieces to write one after another (unchanged stretches
     are views of `xml`, not copies); and whether a formula cell was overwritten. `numbered` is
     what rows_numbered(xml) says, when the caller knows it already."""
-    sd = _SHEET_DATA.search(xml)
-    if sd is None:
-        raise PackageError("worksheet has no sheetData")
-    prefix = (sd.group(1) or b"").decode()
-    if sd.group(2):  # <sheetData/>: no rows yet
-        xml = xml[: sd.start()] + f"<{prefix}sheetData></{prefix}sheetData>".encode() + xml[sd.end() :]
+    patched = PatchedSheet(xml, patch, styles, date1904, numbered)
+    pieces = list(patched)
+    return pieces, patched.formula
+
+
+class PatchedSheet:
+    """Worksheet `xml` with the cells of `patch` set, made piece by piece as it is iterated (once):
+    a large sheet can go to the compressor while it is being patched, never whole in memory.
+
+    Unchanged stretches are views of `xml`, not copies. Once iterated, `formula` says whether a
+    formula cell was overwritten. Styles a cell needs are added to `styles` as the cells are made:
+    those of the first rows when this is made, later ones while it is iterated."""
+
+    def __init__(self, xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None):
         sd = _SHEET_DATA.search(xml)
-        assert sd is not None
-    body_start = sd.end()
-    body_end = xml.index(f"</{prefix}sheetData>".encode(), body_start)
-    cells = _Cells(prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
-    order = sorted(patch.cells)  # rows to write, consumed front to back
-    cells.prebuild(order)
-    nxt = 0
-    view = memoryview(xml)
-    out: list[Any] = [xml[:body_start]]
-    emitted = scan = body_start  # xml[emitted:] is not in `out` yet; the next row starts at or after `scan`
-    implicit = 0
-    formula = False
-    bprefix = prefix.encode()
-    row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
-    # when every row carries its number, the next row to write is found by its number, skipping the rows between
-    if numbered is None:
-        numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
-    while nxt < len(order):
-        row = order[nxt]
-        start = xml.find(b'%s r="%d"' % (row_tag, row), scan, body_end) if numbered else -1
-        if start < 0:
-            start = xml.find(row_tag, scan, body_end)
+        if sd is None:
+            raise PackageError("worksheet has no sheetData")
+        self.prefix = (sd.group(1) or b"").decode()
+        if sd.group(2):  # <sheetData/>: no rows yet
+            xml = xml[: sd.start()] + f"<{self.prefix}sheetData></{self.prefix}sheetData>".encode() + xml[sd.end() :]
+            sd = _SHEET_DATA.search(xml)
+            assert sd is not None
+        self.xml, self.patch, self.numbered = xml, patch, numbered
+        self.body_start = sd.end()
+        self.body_end = xml.rindex(f"</{self.prefix}sheetData>".encode(), self.body_start)  # one, near the end
+        self.size_hint = len(xml) + 1024 * len(patch.cells)  # generous: what written cells could add
+        self.formula = False
+        self.order = sorted(patch.cells)  # rows to write, consumed front to back
+        self._cells = _Cells(self.prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
+        self._cells.prebuild(self.order)
+        if self.order:
+            self._cells.build_first()
+        self._iterated = False
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._iterated:
+            raise RuntimeError("a patched sheet is made once")
+        self._iterated = True
+        return self._pieces()
+
+    def _pieces(self) -> Iterator[Any]:
+        xml, patch, cells, order = self.xml, self.patch, self._cells, self.order
+        body_start, body_end = self.body_start, self.body_end
+        max_col = max((max(writes) for writes in patch.cells.values() if writes), default=-1)
+        yield _widen_dimension(xml[:body_start], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
+        nxt = 0
+        view = memoryview(xml)
+        emitted = scan = body_start  # xml[emitted:] is not yielded yet; the next row starts at or after `scan`
+        implicit = 0
+        bprefix = self.prefix.encode()
+        row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
+        # when every row carries its number, the next row to write is found by its number, skipping the rows between
+        numbered = self.numbered
+        if numbered is None:
+            numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
+        while nxt < len(order):
+            row = order[nxt]
+            start = xml.find(b'%s r="%d"' % (row_tag, row), scan, body_end) if numbered else -1
             if start < 0:
-                break
-            row = 0  # read from the tag below
-        tag_end = xml.index(b">", start)
-        empty = xml[tag_end - 1] == 0x2F  # <row .../>
-        attrs = xml[start + len(row_tag) : tag_end - 1 if empty else tag_end]
-        if not row:
-            r = _ROW_NUMBER.search(attrs)
-            row = int(r.group(1)) if r else implicit + 1
-        implicit = row
-        scan = end = tag_end + 1 if empty else xml.index(close, tag_end) + len(close)
-        while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
-            out.append(view[emitted:start])
-            emitted = start
-            out.append(cells.new_row(order[nxt], patch.cells[order[nxt]]))
+                start = xml.find(row_tag, scan, body_end)
+                if start < 0:
+                    break
+                row = 0  # read from the tag below
+            tag_end = xml.index(b">", start)
+            empty = xml[tag_end - 1] == 0x2F  # <row .../>
+            attrs = xml[start + len(row_tag) : tag_end - 1 if empty else tag_end]
+            if not row:
+                r = _ROW_NUMBER.search(attrs)
+                row = int(r.group(1)) if r else implicit + 1
+            implicit = row
+            scan = end = tag_end + 1 if empty else xml.index(close, tag_end) + len(close)
+            while nxt < len(order) and order[nxt] < row:  # rows the sheet lacks: add them in order
+                yield view[emitted:start]
+                emitted = start
+                yield cells.new_row(order[nxt], patch.cells[order[nxt]])
+                nxt += 1
+            if nxt == len(order) or order[nxt] != row:
+                continue
             nxt += 1
-        if nxt == len(order) or order[nxt] != row:
-            continue
-        nxt += 1
-        inner = b"" if empty else xml[tag_end + 1 : end - len(close)]
-        rs = None
-        if b"customFormat" in attrs and (row_style := _ROW_STYLE.search(attrs)):
-            rs = int(row_style.group(1) or row_style.group(2))
-        new_inner, had_formula = cells.patch_row(row, inner, patch.cells[row], rs)
-        formula |= had_formula
-        if b"spans" in attrs:
-            attrs = _ATTR_SPANS.sub(b"", attrs)
-        out.append(view[emitted:start])
-        out.append(b"".join((row_tag, attrs, b">", new_inner, close)))
-        emitted = end
-    out.append(view[emitted:body_end])
-    out.extend(cells.new_row(row, patch.cells[row]) for row in order[nxt:])
-    out.append(view[body_end:])
-    max_col = max((max(writes) for writes in patch.cells.values() if writes), default=-1)
-    out[0] = _widen_dimension(out[0], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
-    return out, formula
+            inner = b"" if empty else xml[tag_end + 1 : end - len(close)]
+            rs = None
+            if b"customFormat" in attrs and (row_style := _ROW_STYLE.search(attrs)):
+                rs = int(row_style.group(1) or row_style.group(2))
+            new_inner, had_formula = cells.patch_row(row, inner, patch.cells[row], rs)
+            self.formula |= had_formula
+            if b"spans" in attrs:
+                attrs = _ATTR_SPANS.sub(b"", attrs)
+            yield view[emitted:start]
+            yield b"".join((row_tag, attrs, b">", new_inner, close))
+            emitted = end
+        yield view[emitted:body_end]
+        for row in order[nxt:]:
+            yield cells.new_row(row, patch.cells[row])
+        yield view[body_end:]
 
 
 class _Cells:
@@ -210,6 +240,11 @@ class _Cells:
         thousand rows ahead of the rows being written: the XML every cell gets when it takes its
         column's style (new cells, and cells already in that style), the bulk of a sync's cells."""
         self._ahead = [row for row in rows if row != self.patch.header_row]
+
+    def build_first(self) -> None:
+        """Build the first rows' cells now (and so add the styles they need)."""
+        if self._ahead:
+            self._build_ahead(self._ahead[0])
 
     def _build_ahead(self, row: int) -> None:
         """Build the next rows' cells, through `row`; rows sharing their written columns (nearly all) together."""

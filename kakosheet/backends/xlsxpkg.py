@@ -237,21 +237,27 @@ class Structure:
 def write_package(pkg: Package, out: IO[bytes], replaced: dict[str, Any], removed: set[str]) -> None:
     """Copy `pkg` to `out`, members in their order, with `replaced` ones rewritten or added, `removed` left out.
 
-    A replacement is bytes, or a list of bytes-like pieces streamed one after another (so a large
-    worksheet is never joined into one more copy in memory)."""
+    A replacement is bytes; or bytes-like pieces streamed one after another (so a large worksheet
+    is never joined into one more copy in memory): a list, or an iterable with a `size_hint` that
+    makes them as they are written; or a function called when the part's turn comes, that returns
+    either (None: the part is copied as it is)."""
     known = set(pkg.zf.namelist())
     with zipfile.ZipFile(out, "w", allowZip64=True) as dst:
         for info in pkg.zf.infolist():
             if info.filename in removed:
                 continue
             data = replaced.get(info.filename)
+            if callable(data):
+                data = data()
             if data is None:
                 _copy_member(pkg.zf, info, dst)
                 continue
             _write_member(dst, info.filename, data, info.date_time)
         for name, data in replaced.items():
             if name not in known:
-                _write_member(dst, name, data, (1980, 1, 1, 0, 0, 0))
+                data = data() if callable(data) else data
+                if data is not None:
+                    _write_member(dst, name, data, (1980, 1, 1, 0, 0, 0))
 
 
 def _write_member(dst: zipfile.ZipFile, name: str, data: Any, date_time: tuple[int, int, int, int, int, int]) -> None:
@@ -261,7 +267,9 @@ def _write_member(dst: zipfile.ZipFile, name: str, data: Any, date_time: tuple[i
     if isinstance(data, (bytes, bytearray)):
         dst.writestr(info, data, compresslevel=1 if len(data) > BIG_PART else 6)
         return
-    size = sum(len(piece) for piece in data)
+    size = getattr(data, "size_hint", None)
+    if size is None:
+        size = sum(len(piece) for piece in data)
     info._compresslevel = 1 if size > BIG_PART else 6  # type: ignore[attr-defined]  # honoured by ZipFile.open("w")
     with ExitStack() as stack, dst.open(info, "w", force_zip64=size > 0x7FFFFFFF) as fout:  # the pool outlives fout's final flush
         workers = min(4, os.cpu_count() or 1)
