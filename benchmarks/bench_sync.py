@@ -11,7 +11,8 @@ fresh subprocess and reads that child's own peak RSS:
   sync (1% edited)     `kakosheet sync` after the status of 1% of the cases was changed
 
 Absolute seconds depend on the machine and its load; the ratios to the two baselines are the
-figures to compare between runs.
+figures to compare between runs. "peak MiB" is the step's own process at its peak; "all MiB" is
+what it and any process it forks took together at their peak (Linux: the sum of their PSS).
 
 Run from the project root with the dev environment:
 
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -60,6 +62,7 @@ class Run:
     inner_seconds: float | None  # time of the operation alone, as reported by the child (None for the CLI)
     peak_mib: float  # the child's own peak resident set size
     output: str = ""
+    footprint_mib: float | None = None  # peak memory of the child and the processes it forks, together (Linux)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class StepResult:
     step: str
     seconds: float  # median over repeats
     peak_mib: float  # highest over repeats
+    footprint_mib: float | None = None  # highest over repeats
     vs_openpyxl: float | None = None
     vs_calamine: float | None = None
     runs: list[Run] = field(default_factory=list)
@@ -172,8 +176,10 @@ def measure(cmd: list[str]) -> Run:
     with tempfile.TemporaryFile(mode="w+") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        footprint = Footprint(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        footprint.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
@@ -183,7 +189,71 @@ def measure(cmd: list[str]) -> Run:
     last = text.strip().splitlines()[-1] if text.strip() else ""
     if last.startswith("{"):
         inner = json.loads(last).get("inner_seconds")
-    return Run(seconds=seconds, inner_seconds=inner, peak_mib=_mib(usage.ru_maxrss), output=text)
+    return Run(seconds=seconds, inner_seconds=inner, peak_mib=_mib(usage.ru_maxrss), output=text, footprint_mib=footprint.peak_mib)
+
+
+class Footprint:
+    """The peak memory of a process and its descendants together, sampled every few milliseconds.
+
+    A process's peak RSS (what wait4 reports) counts only that process; a sync that forks a helper
+    shares most of its memory with it, so the two RSS figures can't be added either. The sum of
+    their proportional set sizes (PSS: each shared page split between its sharers) is what they
+    take together. Linux only (None elsewhere); samples taken as a process is being forked are
+    skipped, since the parent's figure may predate the fork.
+    """
+
+    INTERVAL = 0.02
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak_mib: float | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if os.path.exists(f"/proc/{pid}/smaps_rollup"):
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _sample(self) -> None:
+        known: set[int] = set()
+        while not self._done.wait(self.INTERVAL):
+            tree = _descendants(self.pid)
+            if tree - known:
+                known = tree
+                continue
+            total = sum(_pss_kib(pid) for pid in sorted(tree, reverse=True))  # children first: they end first
+            if total and (self.peak_mib is None or total / 1024 > self.peak_mib):
+                self.peak_mib = total / 1024
+
+
+def _descendants(pid: int) -> set[int]:
+    """`pid` and every process below it."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _mib(maxrss: int) -> float:
@@ -229,10 +299,14 @@ def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeR
             if name == SYNC_NOOP and synced.stat().st_mtime_ns != before:
                 raise RuntimeError(f"the no-op sync rewrote {synced}:\n{run.output}")
             runs[name].append(run)
-            print(f"[{cases} cases] run {i + 1}/{repeat} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB", file=sys.stderr, flush=True)
+            together = f" ({run.footprint_mib:.0f} MiB with its helpers)" if run.footprint_mib is not None else ""
+            print(f"[{cases} cases] run {i + 1}/{repeat} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB{together}", file=sys.stderr, flush=True)
 
     results = [
-        StepResult(step=name, seconds=statistics.median(r.seconds for r in rs), peak_mib=max(r.peak_mib for r in rs), runs=rs)
+        StepResult(
+            step=name, seconds=statistics.median(r.seconds for r in rs), peak_mib=max(r.peak_mib for r in rs),
+            footprint_mib=max((r.footprint_mib for r in rs if r.footprint_mib is not None), default=None), runs=rs,
+        )
         for name, rs in runs.items()
     ]
     save = results[0].seconds
@@ -246,9 +320,10 @@ def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeR
 
 def print_table(result: SizeResult) -> None:
     print(f"\n{result.cases} cases ({result.workbook_bytes / 2**20:.1f} MiB workbook)")
-    print(f"{'step':<24} {'seconds':>9} {'peak MiB':>9} {'vs openpyxl':>12} {'vs calamine':>12}")
+    print(f"{'step':<24} {'seconds':>9} {'peak MiB':>9} {'all MiB':>8} {'vs openpyxl':>12} {'vs calamine':>12}")
     for r in result.steps:
-        print(f"{r.step:<24} {r.seconds:>9.2f} {r.peak_mib:>9.0f} {r.vs_openpyxl or 0:>11.2f}x {r.vs_calamine or 0:>11.2f}x")
+        together = f"{r.footprint_mib:>8.0f}" if r.footprint_mib is not None else f"{'-':>8}"
+        print(f"{r.step:<24} {r.seconds:>9.2f} {r.peak_mib:>9.0f} {together} {r.vs_openpyxl or 0:>11.2f}x {r.vs_calamine or 0:>11.2f}x")
 
 
 def code_identity() -> dict[str, Any]:

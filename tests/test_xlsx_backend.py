@@ -272,7 +272,13 @@ class Streams(XlsxBackend):
     def _build(self, pkg: Any, patch: Patch, result: ApplyResult, stream: bool) -> Any:
         built = super()._build(pkg, patch, result, stream)
         self.builds.append(any(isinstance(data, PatchedSheet) for data in built[0].values()))
+        self.sheets = [data for data in built[0].values() if isinstance(data, PatchedSheet)]
         return built
+
+    @property
+    def children(self) -> list[int | None]:
+        """How the children that made half of a sheet ended."""
+        return [s._second[2].status for s in self.sheets if s._second is not None and s._second[2] is not None]
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -280,8 +286,12 @@ def members(path: Path) -> dict[str, bytes]:
         return {name: z.read(name) for name in z.namelist()}
 
 
+@pytest.mark.parametrize("forking", [False, True], ids=["one process", "half in a child"])
 @pytest.mark.parametrize("maker", ["template", "xlsxwriter"])
-def test_a_sheet_patched_while_it_is_written_equals_one_patched_first(tmp_path: Path, maker: str) -> None:
+def test_a_sheet_patched_while_it_is_written_equals_one_patched_first(tmp_path: Path, maker: str, forking: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if forking:
+        monkeypatch.setattr(xlsx_sheet, "FORK_MIN_BYTES", 0)
+        monkeypatch.setattr(xlsx_sheet, "FORK_MIN_ROWS", 2)
     if maker == "template":
         book = write_book(tmp_path / "a.xlsx", cases=200)
     else:
@@ -292,6 +302,7 @@ def test_a_sheet_patched_while_it_is_written_equals_one_patched_first(tmp_path: 
     sync(streamed, NOW)
     sync(Unstreamed(other), NOW)
     assert streamed.builds == [True]
+    assert streamed.children == ([0] if forking else [])  # the child made its half
     assert members(book) == members(other)
 
 

@@ -244,11 +244,16 @@ class XlsxBackend:
             raise UnreadableWorkbook(f"{self.path}: cannot be patched ({e}); open and re-save it in Excel or WPS") from e
         with pkg.zf:
             try:
+                replaced, removed, styles = self._build(pkg, patch, result, stream=True)
                 try:
-                    self._write(pkg, *self._build(pkg, patch, result, stream=True))
+                    self._write(pkg, replaced, removed, styles)
                 except _StylesWrittenEarly:
                     result = ApplyResult()
                     self._write(pkg, *self._build(pkg, patch, result, stream=False))
+                finally:
+                    for data in replaced.values():
+                        if isinstance(data, PatchedSheet):
+                            data.discard()  # a sheet not written to its end leaves no process behind
             except PermissionError as e:
                 raise WorkbookNotWritable(f"{self.path}: cannot write the workbook or its folder ({e.strerror}); check the file's permissions") from e
         return result
@@ -293,7 +298,7 @@ class XlsxBackend:
             else:
                 source, numbered = pkg.read(entry.part), None
             if stream:
-                replaced[entry.part] = PatchedSheet(source, sheet_patch, styles, pkg.date1904, numbered)
+                replaced[entry.part] = PatchedSheet(source, sheet_patch, styles, pkg.date1904, numbered, fork=True)
             else:
                 replaced[entry.part], had_formula = patch_worksheet(source, sheet_patch, styles, pkg.date1904, numbered)
                 formula |= had_formula

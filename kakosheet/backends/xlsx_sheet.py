@@ -12,9 +12,14 @@ from xml.sax.saxutils import escape
 
 from ..patch import GeneratedTab
 from ..table import _EPOCHS, excel_serial
+from . import forked
+from .forked import Forked
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
 
+FORK_MIN_BYTES = 16 << 20  # a sheet's XML bytes from which half its rows are patched by a second process
+FORK_MIN_ROWS = 20_000  # ... when this many of its rows are written
+_FORMULA, _NEW_STYLE, _FAILED = 1, 2, forked.FAILED  # how that process ended, besides well
 PREBUILD_ROWS = 4096  # rows whose cells are built together, ahead of writing them
 MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -132,9 +137,13 @@ class PatchedSheet:
 
     Unchanged stretches are views of `xml`, not copies. Once iterated, `formula` says whether a
     formula cell was overwritten. Styles a cell needs are added to `styles` as the cells are made:
-    those of the first rows when this is made, later ones while it is iterated."""
+    those of the first rows when this is made, later ones while it is iterated.
 
-    def __init__(self, xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None):
+    With `fork`, a large patch's second half of rows is made by a forked child meanwhile (see
+    forked.py); when the child fails, or needs a style `styles` lacks, that half is made here.
+    """
+
+    def __init__(self, xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None, fork: bool = False):
         sd = _SHEET_DATA.search(xml)
         if sd is None:
             raise PackageError("worksheet has no sheetData")
@@ -149,11 +158,44 @@ class PatchedSheet:
         self.size_hint = len(xml) + 1024 * len(patch.cells)  # generous: what written cells could add
         self.formula = False
         self.order = sorted(patch.cells)  # rows to write, consumed front to back
+        self.styles = styles
         self._cells = _Cells(self.prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
-        self._cells.prebuild(self.order)
-        if self.order:
-            self._cells.build_first()
         self._iterated = False
+        self._second: tuple[int, int, Forked | None] | None = None  # the second half: first row index, where it starts, its maker
+        cut = None
+        if fork and len(xml) >= FORK_MIN_BYTES and len(self.order) >= FORK_MIN_ROWS:
+            if self.numbered is None:
+                self.numbered = rows_numbered(xml)
+            cut = self._cut() if self.numbered else None  # a row is found by its number in either half
+        self._cells.prebuild(self.order[: cut[0]] if cut else self.order)
+        self._cells.build_first()  # before the fork: the child knows the styles these rows add
+        if cut is not None:
+            self._second = (*cut, self._fork(*cut))
+
+    def _cut(self) -> tuple[int, int] | None:
+        """Where to cut the rows in two: before the first row tag past the middle of the sheet (the
+        index in `order` of the first row to write after it, and where the tag starts)."""
+        at = self.xml.find(b"<" + self.prefix.encode() + b"row ", (self.body_start + self.body_end) // 2, self.body_end)
+        number = _ROW_NUMBER.match(self.xml, at + len(self.prefix) + 5) if at >= 0 else None
+        if number is None:
+            return None
+        index = bisect_left(self.order, int(number.group(1)))
+        return (index, at) if 0 < index < len(self.order) else None
+
+    def _fork(self, index: int, at: int) -> Forked | None:
+        """A child making the rows from `order[index]` on, which start at `at`."""
+        styles_before = self.styles.xml
+
+        def make() -> Iterator[Any]:
+            self._cells.prebuild(self.order[index:])
+            return self._rows_between(self.order[index:], at, self.body_end)
+
+        def finish() -> int:
+            if self.styles.xml != styles_before:
+                return _NEW_STYLE
+            return _FORMULA if self.formula else 0
+
+        return Forked.start(make, finish)
 
     def __iter__(self) -> Iterator[Any]:
         if self._iterated:
@@ -161,26 +203,51 @@ class PatchedSheet:
         self._iterated = True
         return self._pieces()
 
+    def discard(self) -> None:
+        """Stop making the sheet (a child making half of it is stopped)."""
+        if self._second is not None and self._second[2] is not None:
+            self._second[2].discard()
+
     def _pieces(self) -> Iterator[Any]:
-        xml, patch, cells, order = self.xml, self.patch, self._cells, self.order
-        body_start, body_end = self.body_start, self.body_end
+        xml, patch, order = self.xml, self.patch, self.order
         max_col = max((max(writes) for writes in patch.cells.values() if writes), default=-1)
-        yield _widen_dimension(xml[:body_start], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
+        yield _widen_dimension(xml[: self.body_start], max_col, max(patch.cells, default=0))  # <dimension> comes before the cells
+        if self._second is None:
+            yield from self._rows_between(order, self.body_start, self.body_end)
+        else:
+            index, at, child = self._second
+            yield from self._rows_between(order[:index], self.body_start, at)
+            status = child.wait() if child is not None else _FAILED
+            if status in (0, _FORMULA):
+                self.formula |= status == _FORMULA
+                assert child is not None
+                yield from child.chunks()
+            else:
+                if child is not None:
+                    child.discard()
+                self._cells.prebuild(order[index:])
+                yield from self._rows_between(order[index:], at, self.body_end)
+        yield memoryview(xml)[self.body_end :]
+
+    def _rows_between(self, order: list[int], begin: int, stop: int) -> Iterator[Any]:
+        """xml[begin:stop], a run of whole rows, with the cells of rows `order` set (those it
+        lacks added in order, the rest after its last row)."""
+        xml, patch, cells = self.xml, self.patch, self._cells
         nxt = 0
         view = memoryview(xml)
-        emitted = scan = body_start  # xml[emitted:] is not yielded yet; the next row starts at or after `scan`
+        emitted = scan = begin  # xml[emitted:] is not yielded yet; the next row starts at or after `scan`
         implicit = 0
         bprefix = self.prefix.encode()
         row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
         # when every row carries its number, the next row to write is found by its number, skipping the rows between
         numbered = self.numbered
         if numbered is None:
-            numbered = xml.count(row_tag, body_start, body_end) == xml.count(row_tag + b' r="', body_start, body_end)
+            numbered = xml.count(row_tag, begin, stop) == xml.count(row_tag + b' r="', begin, stop)
         while nxt < len(order):
             row = order[nxt]
-            start = xml.find(b'%s r="%d"' % (row_tag, row), scan, body_end) if numbered else -1
+            start = xml.find(b'%s r="%d"' % (row_tag, row), scan, stop) if numbered else -1
             if start < 0:
-                start = xml.find(row_tag, scan, body_end)
+                start = xml.find(row_tag, scan, stop)
                 if start < 0:
                     break
                 row = 0  # read from the tag below
@@ -211,10 +278,9 @@ class PatchedSheet:
             yield view[emitted:start]
             yield b"".join((row_tag, attrs, b">", new_inner, close))
             emitted = end
-        yield view[emitted:body_end]
+        yield view[emitted:stop]
         for row in order[nxt:]:
             yield cells.new_row(row, patch.cells[row])
-        yield view[body_end:]
 
 
 class _Cells:
@@ -240,6 +306,8 @@ class _Cells:
         thousand rows ahead of the rows being written: the XML every cell gets when it takes its
         column's style (new cells, and cells already in that style), the bulk of a sync's cells."""
         self._ahead = [row for row in rows if row != self.patch.header_row]
+        self._built = 0
+        self._pre.clear()
 
     def build_first(self) -> None:
         """Build the first rows' cells now (and so add the styles they need)."""
