@@ -198,8 +198,9 @@ class Footprint:
     A process's peak RSS (what wait4 reports) counts only that process; a sync that forks a helper
     shares most of its memory with it, so the two RSS figures can't be added either. The sum of
     their proportional set sizes (PSS: each shared page split between its sharers) is what they
-    take together. Linux only (None elsewhere); samples taken as a process is being forked are
-    skipped, since the parent's figure may predate the fork.
+    take together. Linux only (None elsewhere). A sample taken while a process was being forked or
+    was ending is dropped: a parent read just before a fork, or just after its child freed the
+    pages they shared, counts those pages whole, on top of the child's share of them.
     """
 
     INTERVAL = 0.02
@@ -225,7 +226,11 @@ class Footprint:
             if tree - known:
                 known = tree
                 continue
-            total = sum(_pss_kib(pid) for pid in sorted(tree, reverse=True))  # children first: they end first
+            others = sorted(tree - {self.pid})
+            first = [_pss_kib(pid) for pid in others]
+            total = _pss_kib(self.pid) + sum(first)
+            if _descendants(self.pid) != tree or any(_pss_kib(pid) <= 0 for pid in others):
+                continue  # a process began or ended (an ended one reads as nothing) while the sample was taken
             if total and (self.peak_mib is None or total / 1024 > self.peak_mib):
                 self.peak_mib = total / 1024
 

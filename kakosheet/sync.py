@@ -197,18 +197,23 @@ def sync(
     id_prefix: str | None = None,
     timezone: str | None = None,
     progress: Progress | None = None,
+    keep: list[Any] | None = None,
 ) -> SyncReport:
     """Sync the workbook behind `backend` as of `now` (timezone-aware); write nothing when `dry_run`.
 
     Holds the backend's lock throughout. When someone saves the workbook between the read and
     the write, the sync reads it again and redoes the work, up to MAX_ATTEMPTS times.
+
+    `keep`, for a process that ends right after the sync without freeing its memory, receives
+    what the sync built (the tables read, the records, the engine's results) instead of their
+    being freed one object at a time as the sync returns.
     """
     if now.tzinfo is None:
         raise UsageError("now must carry a time zone, e.g. 2026-11-22T10:00:00+08:00")
     with backend.locked(), _collector_paused():
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return _sync_once(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress)
+                return _sync_once(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress, keep=keep)
             except WorkbookChanged as e:
                 if attempt == MAX_ATTEMPTS:
                     raise WriteConflict(f"{e}, {MAX_ATTEMPTS} times in a row; nothing was written, sync again when it is quiet") from e
@@ -236,6 +241,7 @@ def _sync_once(
     id_prefix: str | None,
     timezone: str | None,
     progress: Progress | None,
+    keep: list[Any] | None = None,
 ) -> SyncReport:
     step = progress or (lambda _: None)
     step("reading")
@@ -304,6 +310,8 @@ def _sync_once(
         step("writing")
         result.applied = backend.apply(patch)
         result.written = True
+    if keep is not None:
+        keep.append((sheets, tabs, state, outcome, patch, generated))
     step("done")
     return result
 

@@ -122,3 +122,32 @@ def test_readme_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_the_command_line_loads_without_pandas_so_reading_can_start_first() -> None:
     code = "import sys, kakosheet.cli; sys.exit('pandas' in sys.modules or 'pandera' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path) -> None:
+    """The program leaves without freeing its memory piece by piece: nothing it printed may be lost."""
+    book = tmp_path / "many.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Cases"
+    ws.append(["Reported at", "Order no.", "Supplier", "Category", "Status"])
+    for i in range(3000):
+        ws.append(["not a date", f"KB{i}", "Acme", "no such category", "reported"])
+    wb.save(book)
+    r = run("validate", str(book), "--now", NOW)
+    assert r.returncode == 1
+    total = int(re.search(r"^(\d+) finding\(s\)", r.stderr, re.M).group(1))  # type: ignore[union-attr]
+    assert total >= 6000 and len(r.stdout.splitlines()) == total
+    r = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['kakosheet', 'sync']; from kakosheet.cli import run; run()"], capture_output=True, text=True)
+    assert r.returncode == 2 and "Missing argument 'BOOK'" in r.stderr
+
+
+def test_a_sync_can_keep_what_it_built_for_a_process_about_to_end(tmp_path: Path) -> None:
+    from conftest import NOW as now
+
+    from kakosheet.backends.xlsx import XlsxBackend
+    from kakosheet.sync import sync
+
+    kept: list[object] = []
+    result = sync(XlsxBackend(write_book(tmp_path / "b.xlsx", cases=5)), now, keep=kept)
+    assert result.written and len(kept) == 1
