@@ -52,14 +52,14 @@ def to_text(field: Field, value: object, tz: tzinfo) -> Result:
     return clean_text(value), None
 
 
-_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{6}-\d{5,}$")
+ID_FORM = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{6}-\d{5,}$")  # a case ID as the engine writes it
 
 
 def to_id(field: Field, value: object, tz: tzinfo) -> Result:
-    if type(value) is str and _ID.fullmatch(value):  # as the engine wrote it
+    if type(value) is str and ID_FORM.fullmatch(value):  # as the engine wrote it
         return value, None
     text = re.sub(r"\s+", "", _fold(value)).upper()
-    if _ID.match(text):
+    if ID_FORM.match(text):
         return text, None
     return None, f"{clean_text(value)!r} is not a case ID; copy it from the Cases tab (like AS-202611-00042)"
 

@@ -23,7 +23,7 @@ DONE = frozenset({"completed", "closed", "cancelled"})
 NO_CLOCK = frozenset({"closed", "cancelled", "on_hold"})
 DUE_SOON_SHARE = 0.25
 NOTE_DAYS = 7
-_ID_PARTS = re.compile(r"^(?P<prefix>.+)-(?P<month>\d{6})-(?P<n>\d+)$")
+_ID_KEY = re.compile(r".+-\d{6}\Z")  # what comes before an ID's number: PREFIX-YYYYMM
 
 
 @dataclass
@@ -96,16 +96,15 @@ class _Ids:
 
     def __init__(self, state: State, seen: list[str]):
         self.counters = state.counters
-        for case_id in seen:
-            m = _ID_PARTS.match(case_id)
-            if m:
-                key = f"{m['prefix']}-{m['month']}"
-                self.counters[key] = max(self.counters.get(key, 0), int(m["n"]))
-        for case_id in state.cases:
-            m = _ID_PARTS.match(case_id)
-            if m:
-                key = f"{m['prefix']}-{m['month']}"
-                self.counters[key] = max(self.counters.get(key, 0), int(m["n"]))
+        numbers: dict[str, list[str]] = {}  # "PREFIX-YYYYMM" -> the numbers after it (IDs share a few)
+        for case_id in set(seen).union(state.cases):  # the IDs read are mostly those the state has
+            key, _, n = case_id.rpartition("-")
+            numbers.setdefault(key, []).append(n)
+        for key, ns in numbers.items():
+            if _ID_KEY.match(key):
+                found = [int(n) for n in ns if n.isdecimal()]
+                if found:
+                    self.counters[key] = max(self.counters.get(key, 0), *found)
 
     def issue(self, prefix: str, when: datetime) -> str:
         key = f"{prefix}-{when.year:04d}{when.month:02d}"

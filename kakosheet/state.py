@@ -10,7 +10,6 @@ cases is a few hundred cells rather than 400,000; a case carrying a note keeps a
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,9 +78,11 @@ class State:
                     state.counters[str(cells[1])] = int(float(cells[2]))
                 elif section == "cases":
                     for line in str(cells[1]).splitlines():
-                        with contextlib.suppress(ValueError):
+                        try:
                             case_id, status, since = line.split(" ")
                             state.cases[case_id] = CaseState(status, datetime.fromisoformat(since))
+                        except ValueError:
+                            continue
                 elif section == "case":
                     until = datetime.fromisoformat(str(cells[5])) if cells[5] else None
                     state.cases[str(cells[1])] = CaseState(str(cells[2]), datetime.fromisoformat(str(cells[3])), str(cells[4]), until)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -318,10 +319,7 @@ def _sync_once(
 
 def _mark_unique_ids(parsed: ParsedTab) -> None:
     """Flag records whose ID, as read, appears on no other row: only those are addressed by ID."""
-    seen: dict[str, int] = {}
+    seen = Counter(rec.get("case_id") for rec in parsed.records)
     for rec in parsed.records:
         case_id = rec.get("case_id")
-        if case_id:
-            seen[case_id] = seen.get(case_id, 0) + 1
-    for rec in parsed.records:
-        rec["_unique_id"] = bool(rec.get("case_id")) and seen.get(rec["case_id"], 0) == 1
+        rec["_unique_id"] = bool(case_id) and seen[case_id] == 1

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from .coerce import coerce, is_blank
+from .coerce import ID_FORM, coerce, is_blank
 from .findings import Finding, column_letter
 from .schema import Field, TabSchema
 from .table import Header, Sheet
@@ -107,9 +107,10 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
     if id_col is not None and id_field is not None:
         raw_ids = raw_column(id_col)
-        memo: dict[Any, Any] = {None: coerce(id_field, None, tz)[0]}
-        columns[tab.id_field] = [memo[v] if v in memo else memo.setdefault(v, coerce(id_field, v, tz)[0]) for v in raw_ids]
-        columns["_raw_id"] = [None if v is None or is_blank(v) else v for v in raw_ids]
+        exact, other = ID_FORM.fullmatch, functools.partial(coerce, id_field, tz=tz)
+        # an ID as the engine writes it is taken as it is; anything else is coerced (to an ID or None)
+        columns[tab.id_field] = [v if type(v) is str and exact(v) else other(v)[0] for v in raw_ids]
+        columns["_raw_id"] = [v if type(v) is str and v and not v.isspace() else None if is_blank(v) else v for v in raw_ids]
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
     parsed.findings.sort(key=lambda f: (f.row, f.column))
