@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from conftest import NOW, case, column, grid, memory_book
+from conftest import NOW, case, column, grid, memory_book, write_book
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -355,3 +356,19 @@ def test_the_cycle_collector_runs_again_after_a_sync_even_one_that_fails() -> No
     with pytest.raises(UsageError):
         sync(book, NOW, id_prefix="no spaces allowed")
     assert gc.isenabled()
+
+
+def test_the_cycle_collector_is_paused_during_a_sync_and_resumed_unless_the_process_ends(tmp_path: Path) -> None:
+    import gc
+
+    from kakosheet.backends.xlsx import XlsxBackend
+
+    seen = []
+    assert gc.isenabled()
+    try:
+        sync(XlsxBackend(write_book(tmp_path / "a.xlsx", cases=3)), NOW, progress=lambda _: seen.append(gc.isenabled()))
+        assert seen and not any(seen) and gc.isenabled()
+        sync(XlsxBackend(write_book(tmp_path / "b.xlsx", cases=3)), NOW, keep=[])
+        assert not gc.isenabled()  # the process is about to end: collecting now would be wasted
+    finally:
+        gc.enable()
