@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
@@ -149,5 +150,8 @@ def test_a_sync_can_keep_what_it_built_for_a_process_about_to_end(tmp_path: Path
     from kakosheet.sync import sync
 
     kept: list[object] = []
-    result = sync(XlsxBackend(write_book(tmp_path / "b.xlsx", cases=5)), now, keep=kept)
+    try:
+        result = sync(XlsxBackend(write_book(tmp_path / "b.xlsx", cases=5)), now, keep=kept)
+    finally:
+        gc.enable()  # left paused for a process about to end
     assert result.written and len(kept) == 1
