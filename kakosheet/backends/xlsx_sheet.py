@@ -19,6 +19,7 @@ from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_lette
 
 FORK_MIN_BYTES = 16 << 20  # a sheet's XML bytes from which half its rows are patched by a second process
 FORK_MIN_ROWS = 20_000  # ... when this many of its rows are written
+FORK_CUT = 0.45  # where in the rows the child's part starts: the parent also writes the package meanwhile
 _FORMULA, _NEW_STYLE, _FAILED = 1, 2, forked.FAILED  # how that process ended, besides well
 PREBUILD_ROWS = 4096  # rows whose cells are built together, ahead of writing them
 MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
@@ -173,9 +174,9 @@ class PatchedSheet:
             self._second = (*cut, self._fork(*cut))
 
     def _cut(self) -> tuple[int, int] | None:
-        """Where to cut the rows in two: before the first row tag past the middle of the sheet (the
-        index in `order` of the first row to write after it, and where the tag starts)."""
-        at = self.xml.find(b"<" + self.prefix.encode() + b"row ", (self.body_start + self.body_end) // 2, self.body_end)
+        """Where to cut the rows in two: before the first row tag past FORK_CUT of the sheet's rows
+        (the index in `order` of the first row to write after it, and where the tag starts)."""
+        at = self.xml.find(b"<" + self.prefix.encode() + b"row ", self.body_start + int((self.body_end - self.body_start) * FORK_CUT), self.body_end)
         number = _ROW_NUMBER.match(self.xml, at + len(self.prefix) + 5) if at >= 0 else None
         if number is None:
             return None
