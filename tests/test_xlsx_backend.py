@@ -278,7 +278,7 @@ class Streams(XlsxBackend):
     @property
     def children(self) -> list[int | None]:
         """How the children that made half of a sheet ended."""
-        return [s._second[2].status for s in self.sheets if s._second is not None and s._second[2] is not None]
+        return [s._second[2].status for s in self.sheets if s._second is not None]
 
 
 def members(path: Path) -> dict[str, bytes]:

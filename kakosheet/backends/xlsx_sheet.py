@@ -12,7 +12,6 @@ from xml.sax.saxutils import escape
 
 from ..patch import GeneratedTab
 from ..table import _EPOCHS, excel_serial
-from . import forked
 from .forked import Forked
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
@@ -20,7 +19,7 @@ from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_lette
 FORK_MIN_BYTES = 16 << 20  # a sheet's XML bytes from which half its rows are patched by a second process
 FORK_MIN_ROWS = 20_000  # ... when this many of its rows are written
 FORK_CUT = 0.45  # where in the rows the child's part starts: the parent also writes the package meanwhile
-_FORMULA, _NEW_STYLE, _FAILED = 1, 2, forked.FAILED  # how that process ended, besides well
+_FORMULA, _NEW_STYLE = 1, 2  # how that process ended, besides well
 PREBUILD_ROWS = 4096  # rows whose cells are built together, ahead of writing them
 MEMO_CELLS = 50_000  # distinct cell values remembered per sheet (IDs and dates are unique: no use keeping them all)
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -140,38 +139,41 @@ class PatchedSheet:
     formula cell was overwritten. Styles a cell needs are added to `styles` as the cells are made:
     those of the first rows when this is made, later ones while it is iterated.
 
-    With `fork`, a large patch's second half of rows is made by a forked child meanwhile (see
-    forked.py); when the child fails, or needs a style `styles` lacks, that half is made here.
+    With `fork`, a large patch's last rows are made by a forked child meanwhile (see forked.py);
+    when no child can be started, or it fails or needs a style `styles` lacks, they are made here.
     """
 
     def __init__(self, xml: bytes, patch: SheetPatch, styles: Styles, date1904: bool, numbered: bool | None = None, fork: bool = False):
         sd = _SHEET_DATA.search(xml)
         if sd is None:
             raise PackageError("worksheet has no sheetData")
-        self.prefix = (sd.group(1) or b"").decode()
         if sd.group(2):  # <sheetData/>: no rows yet
-            xml = xml[: sd.start()] + f"<{self.prefix}sheetData></{self.prefix}sheetData>".encode() + xml[sd.end() :]
-            sd = _SHEET_DATA.search(xml)
-            assert sd is not None
-        self.xml, self.patch, self.numbered = xml, patch, numbered
-        self.body_start = sd.end()
-        self.body_end = xml.rindex(f"</{self.prefix}sheetData>".encode(), self.body_start)  # one, near the end
+            prefix = (sd.group(1) or b"").decode()
+            xml = xml[: sd.start()] + f"<{prefix}sheetData></{prefix}sheetData>".encode() + xml[sd.end() :]
+        found = sheet_data(xml)
+        if found is None:
+            raise PackageError("worksheet's sheetData is not closed")
+        self.prefix = found[0].decode()
+        self.xml, self.patch, self.body_start, self.body_end = xml, patch, found[1], found[2]
+        # when every row carries its number, a row to write is found by its number, skipping the rows between
+        self.numbered = rows_numbered(xml) if numbered is None else numbered
         self.size_hint = len(xml) + 1024 * len(patch.cells)  # generous: what written cells could add
         self.formula = False
         self.order = sorted(patch.cells)  # rows to write, consumed front to back
         self.styles = styles
-        self._cells = _Cells(self.prefix, patch, styles, _column_styles(xml[: sd.start()]), date1904)
+        self._cells = _Cells(self.prefix, patch, styles, _column_styles(xml[: self.body_start]), date1904)
         self._iterated = False
-        self._second: tuple[int, int, Forked | None] | None = None  # the second half: first row index, where it starts, its maker
-        cut = None
-        if fork and len(xml) >= FORK_MIN_BYTES and len(self.order) >= FORK_MIN_ROWS:
-            if self.numbered is None:
-                self.numbered = rows_numbered(xml)
-            cut = self._cut() if self.numbered else None  # a row is found by its number in either half
+        self._second: tuple[int, int, Forked] | None = None  # the part a child makes: its first row's index in `order`, where it starts, the child
+        # a row is found by its number in either part
+        cut = self._cut() if fork and self.numbered and len(xml) >= FORK_MIN_BYTES and len(self.order) >= FORK_MIN_ROWS else None
         self._cells.prebuild(self.order[: cut[0]] if cut else self.order)
         self._cells.build_first()  # before the fork: the child knows the styles these rows add
         if cut is not None:
-            self._second = (*cut, self._fork(*cut))
+            child = self._fork(*cut)
+            if child is not None:
+                self._second = (*cut, child)
+            else:  # no child: every row is made here
+                self._cells.prebuild(self.order)
 
     def _cut(self) -> tuple[int, int] | None:
         """Where to cut the rows in two: before the first row tag past FORK_CUT of the sheet's rows
@@ -205,8 +207,8 @@ class PatchedSheet:
         return self._pieces()
 
     def discard(self) -> None:
-        """Stop making the sheet (a child making half of it is stopped)."""
-        if self._second is not None and self._second[2] is not None:
+        """Stop making the sheet (a child making part of it is stopped)."""
+        if self._second is not None:
             self._second[2].discard()
 
     def _pieces(self) -> Iterator[Any]:
@@ -218,14 +220,12 @@ class PatchedSheet:
         else:
             index, at, child = self._second
             yield from self._rows_between(order[:index], self.body_start, at)
-            status = child.wait() if child is not None else _FAILED
+            status = child.wait()
             if status in (0, _FORMULA):
                 self.formula |= status == _FORMULA
-                assert child is not None
                 yield from child.chunks()
             else:
-                if child is not None:
-                    child.discard()
+                child.discard()
                 self._cells.prebuild(order[index:])
                 yield from self._rows_between(order[index:], at, self.body_end)
         yield memoryview(xml)[self.body_end :]
@@ -240,10 +240,7 @@ class PatchedSheet:
         implicit = 0
         bprefix = self.prefix.encode()
         row_tag, close = b"<" + bprefix + b"row", b"</" + bprefix + b"row>"
-        # when every row carries its number, the next row to write is found by its number, skipping the rows between
         numbered = self.numbered
-        if numbered is None:
-            numbered = xml.count(row_tag, begin, stop) == xml.count(row_tag + b' r="', begin, stop)
         while nxt < len(order):
             row = order[nxt]
             start = xml.find(b'%s r="%d"' % (row_tag, row), scan, stop) if numbered else -1
