@@ -1,9 +1,9 @@
 """Make a stream of bytes in a forked child process, so that the other core works too.
 
 The interpreter lock keeps one process's Python on one core. Patching a large worksheet is
-Python work per row, and its two halves are independent: a child forked from the sync (sharing
-its memory, copied only where written) makes the second half into a temporary file while the
-parent makes the first. The parent then reads the file back in order.
+Python work per row, and its rows can be made in two independent parts: a child forked from the
+sync (sharing its memory, copied only where written) makes the later rows into a temporary file
+while the parent makes the earlier ones. The parent then reads the file back in order.
 
 Only where fork is safe and cheap (Linux). Whatever goes wrong in the child (no room in the
 temporary folder, an error, a signal) is reported as a failure, and the caller makes that part
