@@ -96,8 +96,15 @@ class _Ids:
 
     def __init__(self, state: State, seen: list[str]):
         self.counters = state.counters
+        self.state, self.seen = state, seen
+        self.counted = False
+        self.keys: dict[tuple[str, int, int], str] = {}  # (prefix, year, month) -> "PREFIX-YYYYMM"
+
+    def _count(self) -> None:
+        """Raise each counter to the highest number any ID read or remembered carries (once, at
+        the first ID issued: a sync that issues none needs none of it)."""
         numbers: dict[str, list[str]] = {}  # "PREFIX-YYYYMM" -> the numbers after it (IDs share a few)
-        for case_id in set(seen).union(state.cases):  # the IDs read are mostly those the state has
+        for case_id in set(self.seen).union(self.state.cases):  # the IDs read are mostly those the state has
             key, _, n = case_id.rpartition("-")
             numbers.setdefault(key, []).append(n)
         for key, ns in numbers.items():
@@ -105,43 +112,65 @@ class _Ids:
                 found = [int(n) for n in ns if n.isdecimal()]
                 if found:
                     self.counters[key] = max(self.counters.get(key, 0), *found)
+        self.counted = True
 
     def issue(self, prefix: str, when: datetime) -> str:
-        key = f"{prefix}-{when.year:04d}{when.month:02d}"
-        self.counters[key] = self.counters.get(key, 0) + 1
-        return f"{key}-{self.counters[key]:05d}"
+        if not self.counted:
+            self._count()
+        month = (prefix, when.year, when.month)
+        key = self.keys.get(month)
+        if key is None:
+            key = self.keys[month] = f"{prefix}-{when.year:04d}{when.month:02d}"
+        n = self.counters[key] = self.counters.get(key, 0) + 1
+        return f"{key}-{n:05d}"
 
 
-def assign_ids(tab: ParsedTab, state: State, now: datetime, tz: tzinfo, prefix: str) -> tuple[list[str], list[str]]:
+@dataclass
+class IdFacts:
+    """What assigning case IDs reads of each record of the Cases tab, in row order."""
+
+    rows: list[int]  # 1-based sheet row
+    case_ids: list[str | None]  # the ID as read (None: none, or not an ID)
+    reported: list[datetime | None]  # reported_at as read (needed only where a new ID is issued)
+    raw_ids: list[Any]  # the ID cell's content when it is not blank (needed only where there is no ID)
+
+    @classmethod
+    def of(cls, tab: ParsedTab) -> IdFacts:
+        recs = tab.records
+        return cls(list(tab.rows), [r.get("case_id") for r in recs], [r.get("reported_at") for r in recs], [r.get("_raw_id") for r in recs])
+
+
+def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: str) -> tuple[list[str], list[str]]:
     """Every record's case ID, and the IDs newly issued, in row order.
 
     A record keeps the ID it has unless another row above carries the same one (a copied
     row): then it gets a new ID and a note saying why.
     """
-    ids: list[str | None] = [rec.get("case_id") for rec in tab.records]
+    ids = facts.case_ids
     issuer = _Ids(state, [i for i in ids if i])
     first_row: dict[str, int] = {}
     out: list[str] = []
     new: list[str] = []
-    for index, (rec, case_id) in enumerate(zip(tab.records, ids, strict=True)):
+    for index, case_id in enumerate(ids):
         if case_id and case_id not in first_row:
-            first_row[case_id] = tab.rows[index]
+            first_row[case_id] = facts.rows[index]
             out.append(case_id)
             continue
-        reported = rec.get("reported_at")
+        reported = facts.reported[index]
         month_of = reported if reported is not None and reported <= now else now
         fresh = issuer.issue(prefix, month_of.astimezone(tz))
+        raw_id = facts.raw_ids[index]
         if case_id:
             note = f"new ID: this row carried {case_id}, which row {first_row[case_id]} already has (a copied row?)"
             state.record(now, fresh, "id_reassigned", f"copy of {case_id}")
-        elif rec.get("_raw_id") is not None:
-            note = f"new ID: the ID cell held {rec['_raw_id']!r}, which is not a case ID"
-            state.record(now, fresh, "id_replaced", repr(rec["_raw_id"]))
+        elif raw_id is not None:
+            note = f"new ID: the ID cell held {raw_id!r}, which is not a case ID"
+            state.record(now, fresh, "id_replaced", repr(raw_id))
         else:
             note = ""
         if note:
             state.cases[fresh] = CaseState("", now, note, now + timedelta(days=NOTE_DAYS))
-        first_row[fresh] = tab.rows[index]
+        first_row[fresh] = facts.rows[index]
         out.append(fresh)
         new.append(fresh)
     return out, new
@@ -205,50 +234,80 @@ def _check_case_refs(tab: ParsedTab | None, known: set[str], findings: list[Find
 
 def run(inputs: Inputs) -> Result:
     """What every engine cell of every tab should hold at `inputs.now`."""
-    now, tz, lang = inputs.now, inputs.tz, inputs.lang
+    cases = inputs.tabs.get("cases")
+    job = begin(inputs, IdFacts.of(cases) if cases is not None else None)
+    if cases is not None:
+        job.result.values["cases"], job.result.cases = case_values(job, cases, job.ids)
+    return finish(job, cases.findings if cases is not None else [])
+
+
+@dataclass
+class Job:
+    """A run of the engine in steps, so that the records of the Cases tab can be worked through in
+    parts (each part by case_values, possibly in another process): begin, the parts, finish."""
+
+    inputs: Inputs
+    result: Result
+    ids: list[str] = field(default_factory=list)  # every Cases record's ID, in row order
+    reships: dict[str, str] = field(default_factory=dict)
+    decide: _Decisions | None = None
+
+
+def begin(inputs: Inputs, facts: IdFacts | None) -> Job:
+    """Everything that depends on all the cases at once: the state's copy, case IDs (from `facts`,
+    None when there is no Cases tab), references to cases from other tabs, rules and time limits."""
     state = inputs.state.copy()
     state.settings["id_prefix"] = inputs.id_prefix
-    values: dict[str, list[dict[str, Any]]] = {}
-    findings: list[Finding] = []
-    result = Result(values, findings, state)
-    cases = inputs.tabs.get("cases")
+    job = Job(inputs, Result({}, [], state))
+    if facts is not None:
+        job.ids, job.result.new_ids = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix)
+        known = set(job.ids)
+        _check_case_refs(inputs.tabs.get("reshipments"), known, job.result.findings)
+        _check_case_refs(inputs.tabs.get("communications"), known, job.result.findings)
+        job.reships = _latest_reships(inputs.tabs.get("reshipments"))
+        job.decide = _Decisions(_rules(inputs.tabs), _sla(inputs))
+    return job
 
-    known: set[str] = set()
-    if cases is not None:
-        ids, result.new_ids = assign_ids(cases, state, now, tz, inputs.id_prefix)
-        known = set(ids)
-        _check_case_refs(inputs.tabs.get("reshipments"), known, findings)
-        _check_case_refs(inputs.tabs.get("communications"), known, findings)
-        reships = _latest_reships(inputs.tabs.get("reshipments"))
-        rules, sla = _rules(inputs.tabs), _sla(inputs)
-        rows = []
-        by_row: dict[int, list[str]] = {}
-        for f in cases.findings:
-            by_row.setdefault(f.row, []).append(f.cell_text())
-        decide = _Decisions(rules, sla)
-        for index, (rec, case_id) in enumerate(zip(cases.records, ids, strict=True)):
-            out, view = _case(rec, case_id, cases.rows[index], state, decide, reships, now, lang)
-            notes = list(by_row.get(cases.rows[index], []))
-            kept = state.cases.get(case_id)
-            if kept and kept.note and kept.note_until and now < kept.note_until:
-                notes.append(kept.note)
-            out["validation_errors"] = "; ".join(notes) or None
-            rows.append(out)
-            result.cases.append(view)
-        values["cases"] = rows
-        live = set(ids)
+
+def case_values(job: Job, cases: ParsedTab, ids: list[str]) -> tuple[list[dict[str, Any]], list[CaseView]]:
+    """The engine cells and the report's view of each record of `cases` (the whole Cases tab or a
+    part of it), whose IDs are `ids`. Updates the job's state for those cases only."""
+    state, now, lang, decide = job.result.state, job.inputs.now, job.inputs.lang, job.decide
+    assert decide is not None, "begin() was given no Cases records"
+    by_row: dict[int, list[str]] = {}
+    for f in cases.findings:
+        by_row.setdefault(f.row, []).append(f.cell_text())
+    rows, views = [], []
+    for index, (rec, case_id) in enumerate(zip(cases.records, ids, strict=True)):
+        out, view = _case(rec, case_id, cases.rows[index], state, decide, job.reships, now, lang)
+        notes = list(by_row.get(cases.rows[index], []))
+        kept = state.cases.get(case_id)
+        if kept and kept.note and kept.note_until and now < kept.note_until:
+            notes.append(kept.note)
+        out["validation_errors"] = "; ".join(notes) or None
+        rows.append(out)
+        views.append(view)
+    return rows, views
+
+
+def finish(job: Job, case_findings: list[Finding]) -> Result:
+    """The result, once every Cases record went through case_values (`case_findings`: the findings
+    on all of them); the other tabs' engine cells are made here."""
+    result, state = job.result, job.result.state
+    findings = result.findings
+    if job.decide is not None:
+        live = set(job.ids)
         for case_id in list(state.cases):
             if case_id not in live and not state.cases[case_id].status:
                 del state.cases[case_id]
-
-    for key, tab in inputs.tabs.items():
-        findings.extend(tab.findings if key != "cases" else cases.findings)  # type: ignore[union-attr]
+    for key, tab in job.inputs.tabs.items():
+        findings.extend(tab.findings if key != "cases" else case_findings)
         if key == "cases":
             continue
         by_row: dict[int, list[str]] = {}
         for f in tab.findings:
             by_row.setdefault(f.row, []).append(f.cell_text())
-        values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
+        result.values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
     findings[:] = sorted(set(findings), key=lambda f: (f.tab, f.row, f.column, f.code, f.message))
     return result
 

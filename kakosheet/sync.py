@@ -7,7 +7,10 @@ decide, the CLI prints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import pickle
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import engine, report
 from .backends.base import Backend
+from .backends.forked import Forked
 from .errors import TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
 from .patch import ApplyResult, GeneratedTab, Patch, RowRef, RowWrite, TabPatch
@@ -24,7 +28,7 @@ from .schema import TabSchema, norm_label, schemas
 from .state import State
 from .table import Sheet, canonical, find_header, same_value
 from .template import STATE_TAB
-from .validate import ParsedTab, parse_tab
+from .validate import ParsedTab, parse_tab, read_ids, record_rows
 
 Progress = Callable[[str], None]
 MAX_CHANGES_KEPT = 10_000
@@ -96,6 +100,14 @@ def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]
 
 
 def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang: str, report_: SyncReport) -> TabPatch:
+    patch, targets = _patch_frame(parsed, wanted, lang, report_)
+    _row_writes(patch.rows, parsed, wanted, targets, tz, report_)
+    return patch
+
+
+def _patch_frame(parsed: ParsedTab, wanted: list[dict[str, Any]], lang: str, report_: SyncReport) -> tuple[TabPatch, list[tuple[str, int]]]:
+    """The patch of a tab, without rows yet: where each engine field goes (a column added for a
+    field the header lacks), and the (field, column) of each value in `wanted`."""
     sheet, header, tab = parsed.sheet, parsed.header, parsed.schema
     engine_fields = [f for f in tab.engine_fields if f.key in wanted[0]] if wanted else list(tab.engine_fields)
     columns: dict[str, int] = {}
@@ -116,11 +128,22 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
         engine_columns={c: sheet.cell(header.row, c) for k, c in columns.items() if c not in new_headers},
         new_headers=new_headers,
     )
-    targets = [(key, columns[key]) for key in (wanted[0] if wanted else ())]
+    report_.cells_changed += len(new_headers)
+    return patch, [(key, columns[key]) for key in (wanted[0] if wanted else ())]
+
+
+def _row_writes(
+    out: list[RowWrite], parsed: ParsedTab, wanted: list[dict[str, Any]], targets: list[tuple[str, int]], tz: tzinfo, report_: SyncReport,
+    duplicated: frozenset[str] = frozenset(),
+) -> None:
+    """Append to `out` the cells of each record of `parsed` that differ from `wanted`; a record's ID
+    names its row unless it is one of `duplicated` (IDs more than one row carried when read)."""
+    sheet = parsed.sheet
     changes = report_.changes
     room = MAX_CHANGES_KEPT - len(changes)  # changes still kept for the report
     sheet_rows = sheet.rows
-    id_key = tab.id_field
+    id_key = parsed.schema.id_field
+    cells_changed = 0
     for index, want in enumerate(wanted):
         row = parsed.rows[index]
         current = sheet_rows[row - 1]
@@ -141,12 +164,10 @@ def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang
                 room -= 1
                 changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
-            record = parsed.records[index]
-            case_id = record.get(id_key) if id_key else None
-            unique = case_id if case_id and record.get("_unique_id", True) else None
-            patch.rows.append(RowWrite(RowRef(row, unique, current), cells))
-    report_.cells_changed += sum(len(w.cells) for w in patch.rows) + len(new_headers)
-    return patch
+            case_id = parsed.records[index].get(id_key) if id_key else None
+            out.append(RowWrite(RowRef(row, case_id if case_id and case_id not in duplicated else None, current), cells))
+            cells_changed += len(cells)
+    report_.cells_changed += cells_changed
 
 
 def _show(value: Any) -> str:
@@ -269,6 +290,7 @@ def _sync_once(
     all_schemas = schemas()
     tabs: dict[str, ParsedTab] = {}
     extra_findings: list[Finding] = []
+    cases: _CasesPlan | None = None
     for key, tab in all_schemas.items():
         sheet = find_tab(sheets, tab)
         if sheet is None:
@@ -281,21 +303,38 @@ def _sync_once(
                 extra_findings.append(Finding(sheet.name, 0, "", "no_header", f"no header row found in the first rows; put the column names ({', '.join(f.label_en for f in tab.user_fields[:4])}, ...) in row 1"))
             continue
         extra_findings += _header_findings(sheet, tab, header)
+        if key == "cases":  # parsed in parts below, once its IDs are settled
+            cases = _CasesPlan(tab, sheet, header, record_rows(tab, sheet, header))
+            result.rows_read[sheet.name] = len(cases.rows)
+            continue
         tabs[key] = parse_tab(tab, sheet, header, tz, now)
         result.rows_read[sheet.name] = len(tabs[key].records)
 
     step("computing")
-    outcome = engine.run(engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix))
+    inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)
+    facts = cases.id_facts(tz) if cases else None
+    job = engine.begin(inputs, facts)
+    patch = Patch()
+    case_findings: list[Finding] = []
+    if cases is not None and facts is not None:
+        large = len(cases.rows) >= SPLIT_MIN_RECORDS
+        if large and hasattr(backend, "set_aside"):  # room for the second process (see _work_through)
+            backend.set_aside()
+        cases_patch, job.result.cases, case_findings, tabs["cases"] = _work_through(cases, facts, job, result)
+        if large and cases_patch.rows and not dry_run and hasattr(backend, "take_back"):  # while the rest is made
+            backend.take_back()
+        if cases_patch.rows or cases_patch.new_headers:
+            patch.tabs.append(cases_patch)
+    outcome = engine.finish(job, case_findings)
     outcome.state.settings["last_sync"] = now.isoformat()
     findings = sorted(set(outcome.findings + extra_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
     result.findings, result.new_ids = findings, outcome.new_ids
     result.overdue = sum(c.flag == "OVERDUE" for c in outcome.cases)
     result.due_soon = sum(c.flag == "DUE_SOON" for c in outcome.cases)
 
-    patch = Patch()
-    if "cases" in tabs:
-        _mark_unique_ids(tabs["cases"])
     for key, parsed in tabs.items():
+        if key == "cases":
+            continue
         tab_patch = _tab_patch(parsed, outcome.values.get(key, []), tz, lang, result)
         if tab_patch.rows or tab_patch.new_headers:
             patch.tabs.append(tab_patch)
@@ -320,9 +359,121 @@ def _sync_once(
     return result
 
 
-def _mark_unique_ids(parsed: ParsedTab) -> None:
-    """Flag records whose ID, as read, appears on no other row: only those are addressed by ID."""
-    seen = Counter(rec.get("case_id") for rec in parsed.records)
-    for rec in parsed.records:
-        case_id = rec.get("case_id")
-        rec["_unique_id"] = bool(case_id) and seen[case_id] == 1
+@dataclass
+class _CasesPlan:
+    """The Cases tab as found, before it is parsed: `rows` are the rows holding a record."""
+
+    schema: TabSchema
+    sheet: Sheet
+    header: Any
+    rows: list[int]
+
+    def id_facts(self, tz: tzinfo) -> engine.IdFacts:
+        case_ids, raw_ids, reported = read_ids(self.schema, self.sheet, self.header, self.rows, tz)
+        return engine.IdFacts(self.rows, case_ids, reported, raw_ids)
+
+
+SPLIT_MIN_RECORDS = 20_000  # Cases records from which a second process works through the later ones
+SPLIT_SHARE = 0.55  # the share of the records the sync's own process works through
+
+
+def _work_through(plan: _CasesPlan, facts: engine.IdFacts, job: engine.Job, report_: SyncReport) -> tuple[TabPatch, list[engine.CaseView], list[Finding], ParsedTab]:
+    """Parse the Cases records, run the engine on them and compare them with the sheet: the tab's
+    patch, the report's view of every case, the findings on them, and the records parsed here.
+
+    A large tab is cut in two: a forked child (see backends/forked.py) works through the later
+    records with its own copy of everything, while this process works through the earlier ones.
+    What the child made comes back pickled, its changes to the state too, and is added in row
+    order, so the outcome is the one a single pass gives. Should the child fail, this process
+    works through its records too."""
+    count = Counter(facts.case_ids)
+    duplicated = frozenset(i for i, n in count.items() if i and n > 1)
+    cut = len(plan.rows)
+    child = None
+    if cut >= SPLIT_MIN_RECORDS and threading.active_count() == 1:  # forking with other threads running is not safe
+        cut = int(cut * SPLIT_SHARE)
+        child = Forked.start(lambda: [_child_part(plan, slice(cut, None), duplicated, job)], lambda: 0)
+        if child is None:
+            cut = len(plan.rows)
+    try:
+        parsed, wanted = _part(plan, slice(0, cut), job)
+        patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, report_)
+        views = job.result.cases
+        _row_writes(patch.rows, parsed, wanted, targets, job.inputs.tz, report_, duplicated)
+        findings = parsed.findings
+        if cut < len(plan.rows):
+            made = _from_child(child, plan, job) if child is not None else None
+            if made is None:  # no child, or it failed: its records are worked through here
+                rest, wanted = _part(plan, slice(cut, None), job)
+                _row_writes(patch.rows, rest, wanted, targets, job.inputs.tz, report_, duplicated)
+                findings = findings + rest.findings
+            else:
+                more_findings, more_views, writes, changes = made
+                findings = findings + more_findings
+                views = views + more_views
+                patch.rows += writes
+                report_.changes += changes[: MAX_CHANGES_KEPT - len(report_.changes)]
+                report_.cells_changed += sum(len(w.cells) for w in writes)
+    finally:
+        if child is not None:
+            child.discard()
+    return patch, views, findings, parsed
+
+
+def _part(plan: _CasesPlan, part: slice, job: engine.Job) -> tuple[ParsedTab, list[dict[str, Any]]]:
+    """The records on rows `plan.rows[part]` parsed, and what the engine wants in their cells
+    (their views are added to the job's result)."""
+    inputs = job.inputs
+    parsed = parse_tab(plan.schema, plan.sheet, plan.header, inputs.tz, inputs.now, plan.rows[part])
+    wanted, views = engine.case_values(job, parsed, job.ids[part])
+    job.result.cases += views
+    return parsed, wanted
+
+
+_VIEW_FIELDS = tuple(f.name for f in dataclasses.fields(engine.CaseView))
+
+
+def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: engine.Job) -> bytes:
+    """In the child: work through the records of `part`, and pickle what the parent needs of it.
+    Only the state's entries of these cases can change, and only its log grows."""
+    state = job.result.state
+    before, logged = dict(state.cases), len(state.log)
+    job.result.cases = []
+    parsed, wanted = _part(plan, part, job)
+    scratch = SyncReport(workbook="", now=job.inputs.now)
+    writes: list[RowWrite] = []
+    patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
+    _row_writes(writes, parsed, wanted, targets, job.inputs.tz, scratch, duplicated)
+    views = [tuple(getattr(v, name) for name in _VIEW_FIELDS) for v in job.result.cases]
+    changed = {i: state.cases[i] for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
+    return pickle.dumps(
+        (
+            parsed.findings,
+            views,
+            [(w.ref.row, w.ref.case_id, w.cells) for w in writes],
+            [(c.tab, c.row, c.col, c.key, c.old, c.new) for c in scratch.changes],
+            changed,
+            state.log[logged:],
+        ),
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+
+
+def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[Finding], list[engine.CaseView], list[RowWrite], list[Change]] | None:
+    """What the child made, with its changes to the state applied to the job's; None when it failed."""
+    if child.wait() != 0:
+        return None
+    try:
+        findings, views, writes, changes, changed, log = pickle.loads(b"".join(child.chunks()))
+    except Exception:  # noqa: BLE001  # a truncated file: this process works through those records
+        return None
+    state = job.result.state
+    state.cases.update(changed)
+    state.log += log
+    sheet_rows = plan.sheet.rows
+    return (
+        findings,
+        [engine.CaseView(*v) for v in views],
+        [RowWrite(RowRef(row, case_id, sheet_rows[row - 1]), cells) for row, case_id, cells in writes],
+        [Change(*c) for c in changes],
+    )

@@ -50,7 +50,12 @@ class ParsedTab:
     @functools.cached_property
     def engine_columns(self) -> frozenset[int]:
         """Columns of this tab that hold the engine's fields."""
-        return frozenset(self.header.columns[f.key] for f in self.schema.engine_fields if f.key in self.header.columns)
+        return engine_columns(self.schema, self.header)
+
+
+def engine_columns(tab: TabSchema, header: Header) -> frozenset[int]:
+    """Columns under `header` that hold the engine's fields of `tab`."""
+    return frozenset(header.columns[f.key] for f in tab.engine_fields if f.key in header.columns)
 
 
 def prepare() -> None:
@@ -85,20 +90,15 @@ def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.Dat
     return pa.DataFrameSchema(columns, checks=frame_checks)
 
 
-def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: datetime) -> ParsedTab:
-    """Typed records and findings for every non-blank row below `header`."""
+def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: datetime, rows: Sequence[int] | None = None) -> ParsedTab:
+    """Typed records and findings for every non-blank row below `header`, or for the rows
+    `rows` (1-based, as record_rows gives them) when given: a part of the tab parses alone."""
     parsed = ParsedTab(tab, sheet, header)
     user_cols = [(f, header.columns[f.key]) for f in tab.user_fields if f.key in header.columns]
-    id_field = tab.by_key.get(tab.id_field) if tab.id_field else None
-    id_col = header.columns.get(tab.id_field) if id_field is not None and id_field.engine else None
-    engine_cols = parsed.engine_columns
-
-    body = sheet.rows[header.row :]
-    kept: list[list[Any]] = []
-    for r, cells in enumerate(body, start=header.row + 1):
-        if _has_user_value(cells, engine_cols):
-            parsed.rows.append(r)
-            kept.append(cells)
+    id_field, id_col = _id_column(tab, header)
+    parsed.rows = list(record_rows(tab, sheet, header) if rows is None else rows)
+    sheet_rows = sheet.rows
+    kept = [sheet_rows[r - 1] for r in parsed.rows]
     parsed.invalid = [set() for _ in kept]
 
     raw_column = _column_reader(kept)
@@ -107,10 +107,7 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
     if id_col is not None and id_field is not None:
         raw_ids = raw_column(id_col)
-        exact, other = ID_FORM.fullmatch, functools.partial(coerce, id_field, tz=tz)
-        # an ID as the engine writes it is taken as it is; anything else is coerced (to an ID or None)
-        columns[tab.id_field] = [v if type(v) is str and exact(v) else other(v)[0] for v in raw_ids]
-        columns["_raw_id"] = [v if type(v) is str and v and not v.isspace() else None if is_blank(v) else v for v in raw_ids]
+        columns[tab.id_field], columns["_raw_id"] = _ids(id_field, raw_ids, tz), _raw_ids(raw_ids)
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
     parsed.findings.sort(key=lambda f: (f.row, f.column))
@@ -123,6 +120,61 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         except pa.errors.SchemaErrors as e:
             _collect(parsed, e.failure_cases)
     return parsed
+
+
+def record_rows(tab: TabSchema, sheet: Sheet, header: Header) -> list[int]:
+    """The 1-based rows below `header` that hold a record: something in a column not the engine's."""
+    engine_cols = engine_columns(tab, header)
+    return [r for r, cells in enumerate(sheet.rows[header.row :], start=header.row + 1) if _has_user_value(cells, engine_cols)]
+
+
+def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], tz: tzinfo) -> tuple[list[Any], list[Any], list[Any]]:
+    """For the records on `rows`, what assigning case IDs reads, as parse_tab would give it: each
+    record's ID; its raw ID cell where it holds no ID; and its reported time where a new ID will be
+    issued (no ID, or one an earlier row has too). None elsewhere, and where unreadable. Findings
+    are not made here: parse_tab makes them."""
+    sheet_rows = sheet.rows
+    kept = [sheet_rows[r - 1] for r in rows]
+    width = min(map(len, kept), default=0)
+
+    def column(c: int, rows: list[list[Any]]) -> list[Any]:  # two columns of many: taken out, not the whole table turned
+        return [cells[c] for cells in rows] if c < width else [cells[c] if c < len(cells) else None for cells in rows]
+
+    id_field, id_col = _id_column(tab, header)
+    ids = _ids(id_field, column(id_col, kept), tz) if id_col is not None and id_field is not None else [None] * len(kept)
+    raw_ids: list[Any] = [None] * len(kept)
+    reported: list[Any] = [None] * len(kept)
+    seen: set[str] = set()
+    todo = [i for i, case_id in enumerate(ids) if not case_id or case_id in seen or seen.add(case_id)]  # type: ignore[func-returns-value]
+    if todo:
+        todo_rows = kept if len(todo) == len(kept) else [kept[i] for i in todo]
+        if id_col is not None:
+            for i, v in zip(todo, _raw_ids(column(id_col, todo_rows)), strict=True):
+                raw_ids[i] = v
+        col = header.columns.get("reported_at")
+        if col is not None:
+            for i, v in zip(todo, _coerce_column(None, tab.by_key["reported_at"], column(col, todo_rows), tz), strict=True):
+                reported[i] = v
+    return ids, raw_ids, reported
+
+
+def _id_column(tab: TabSchema, header: Header) -> tuple[Field | None, int | None]:
+    """The tab's ID field and its column, when the engine writes it and the header has it."""
+    id_field = tab.by_key.get(tab.id_field) if tab.id_field else None
+    id_col = header.columns.get(tab.id_field) if id_field is not None and id_field.engine else None
+    return id_field, id_col
+
+
+def _ids(id_field: Field, raw_ids: Sequence[Any], tz: tzinfo) -> list[Any]:
+    """The ID column as IDs: an ID as the engine writes it is taken as it is; anything else is
+    coerced (to an ID or None)."""
+    exact, other = ID_FORM.fullmatch, functools.partial(coerce, id_field, tz=tz)
+    return [None if v is None else v if type(v) is str and exact(v) else other(v)[0] for v in raw_ids]
+
+
+def _raw_ids(raw_ids: Sequence[Any]) -> list[Any]:
+    """The ID cells as a note quotes them: None where blank."""
+    return [v if type(v) is str and v and not v.isspace() else None if v is None or is_blank(v) else v for v in raw_ids]
 
 
 def _column_reader(rows: list[list[Any]]) -> Callable[[int], Sequence[Any]]:
@@ -142,9 +194,9 @@ def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:
     return False
 
 
-def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) -> list[Any]:
+def _coerce_column(parsed: ParsedTab | None, f: Field, raw: Sequence[Any], tz: tzinfo) -> list[Any]:
     """Coerce one column, remembering the result for each distinct value (categories, suppliers and
-    dates repeat), and record a finding for each cell that can't be read."""
+    dates repeat), and record in `parsed` (unless None) a finding for each cell that can't be read."""
     memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
     kinds = set(map(type, raw))
     if f.type == "text" and kinds <= _TEXT_OR_BLANK:  # as a text column mostly is: only trimmed
@@ -176,7 +228,7 @@ def _coerce_column(parsed: ParsedTab, f: Field, raw: Sequence[Any], tz: tzinfo) 
             result = memo[key] = coerce(f, v, tz)
         value, problem = result
         out[index] = value
-        if problem:
+        if problem and parsed is not None:
             parsed.invalid[index].add(f.key)
             parsed.findings.append(parsed.finding(index, f.key, "invalid_value", problem))
     return out

@@ -98,7 +98,8 @@ class XlsxBackend:
         self._read_stamp: tuple[int, int, int, str] | None = None
         self._read_sheets: dict[str, Sheet] = {}
         self._prefetched: _Prefetch | None = None
-        self._preloaded: tuple[tuple[int, int, int, str], str, bytes, bool | None] | None = None  # stamp, part, its XML, rows numbered?
+        # stamp, part, its XML (None: set aside; a Future: being unpacked again), rows numbered?
+        self._preloaded: tuple[tuple[int, int, int, str], str, bytes | Future[bytes | None] | None, bool | None] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -179,6 +180,35 @@ class XlsxBackend:
                 self._preloaded = (stamp, part, xlsxpkg.read_member(zf, part), None)
         except Exception:  # apply() reads the part itself and reports what is wrong
             self._preloaded = None
+
+    def set_aside(self) -> None:
+        """Let go, for now, of the sheet XML kept from the read for the write (after the tables, the
+        largest thing a sync holds): the sync calls this before work that needs the memory, and
+        take_back() after it."""
+        if self._preloaded is not None and isinstance(self._preloaded[2], bytes):
+            stamp, part, _, numbered = self._preloaded
+            self._preloaded = (stamp, part, None, numbered)
+
+    def take_back(self) -> None:
+        """Unpack again what set_aside() let go, on a worker thread (it inflates outside the
+        interpreter lock) while the sync goes on; `apply` takes it when it is done."""
+        if self._preloaded is None or self._preloaded[2] is not None:
+            return
+        stamp, part, _, numbered = self._preloaded
+        pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
+        self._preloaded = (stamp, part, pool.submit(self._unpack, part, stamp), numbered)
+        pool.shutdown(wait=False)
+
+    def _unpack(self, part: str, stamp: tuple[int, int, int, str]) -> bytes | None:
+        """The XML of `part` in the version of the file read at `stamp`; None when the file is not that version."""
+        try:
+            if _stamp(self.path) != stamp:
+                return None
+            with zipfile.ZipFile(self.path) as zf:
+                xml = xlsxpkg.read_member(zf, part)
+            return xml if _stamp(self.path) == stamp else None  # not saved while it was read
+        except Exception:  # apply() reads the part itself and reports what is wrong
+            return None
 
     def read(self, names: list[str] | None = None) -> dict[str, Sheet]:
         from python_calamine import SheetVisibleEnum
@@ -293,9 +323,12 @@ class XlsxBackend:
                 engine_header = styles.xf(font=ENGINE_HEADER_FONT, fill=ENGINE_HEADER_FILL)
             sheet_patch = SheetPatch(cells, tab.header_row, engine_header)
             preloaded, self._preloaded = self._preloaded, None
+            source = None
             if preloaded is not None and preloaded[:2] == (self._read_stamp, entry.part):
                 source, numbered = preloaded[2], preloaded[3]
-            else:
+                if isinstance(source, Future):  # unpacked again after set_aside()
+                    source = source.result()
+            if source is None:
                 source, numbered = pkg.read(entry.part), None
             if stream:
                 replaced[entry.part] = PatchedSheet(source, sheet_patch, styles, pkg.date1904, numbered, fork=True)
