@@ -1,9 +1,10 @@
 """Make a stream of bytes in a forked child process, so that the other core works too.
 
-The interpreter lock keeps one process's Python on one core. Patching a large worksheet is
-Python work per row, and its rows can be made in two independent parts: a child forked from the
-sync (sharing its memory, copied only where written) makes the later rows into a temporary file
-while the parent makes the earlier ones. The parent then reads the file back in order.
+The interpreter lock keeps one process's Python on one core. Working through the Cases records
+and patching a large worksheet are Python work per row, and each can be done in two independent
+parts: a child forked from the sync (sharing its memory, copied only where written) makes its
+part of the rows into a temporary file while the parent makes the rest. The parent then reads
+the file back (the later rows' patched XML; the records' results, pickled).
 
 Only where fork is safe and cheap (Linux). Whatever goes wrong in the child (no room in the
 temporary folder, an error, a signal) is reported as a failure, and the caller makes that part
