@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import random
 import shutil
 import signal
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,17 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the second proc
 
 CASES = 300
 SPLIT_AT = 50  # records from which the tests' syncs fork
+
+
+@pytest.fixture(autouse=True)
+def _no_other_threads() -> None:
+    """The sync forks only when it runs no other thread. Threads earlier tests left serving
+    keep-alive connections (the Sheets fake's) end when those connections are collected."""
+    gc.collect()
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(timeout=10)
+    assert threading.active_count() == 1, f"threads still running: {threading.enumerate()}"
 
 
 class ForkSpy:
