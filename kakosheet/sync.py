@@ -317,12 +317,12 @@ def _sync_once(
     patch = Patch()
     case_findings: list[Finding] = []
     if cases is not None and facts is not None:
-        large = len(cases.rows) >= SPLIT_MIN_RECORDS
-        if large and hasattr(backend, "set_aside"):  # room for the second process (see _work_through)
-            backend.set_aside()
-        cases_patch, job.result.cases, case_findings, tabs["cases"] = _work_through(cases, facts, job, result)
-        if large and cases_patch.rows and not dry_run and hasattr(backend, "take_back"):  # while the rest is made
-            backend.take_back()
+        # room for the second process: the backend lets go of what it can read again, and gets it
+        # back (only what it let go) while the rest is made, when there is something to write
+        set_aside, take_back = getattr(backend, "set_aside", None), getattr(backend, "take_back", None)
+        cases_patch, job.result.cases, case_findings, tabs["cases"] = _work_through(cases, facts, job, result, before_fork=set_aside)
+        if take_back is not None and cases_patch.rows and not dry_run:
+            take_back()
         if cases_patch.rows or cases_patch.new_headers:
             patch.tabs.append(cases_patch)
     outcome = engine.finish(job, case_findings)
@@ -377,57 +377,58 @@ SPLIT_MIN_RECORDS = 20_000  # Cases records from which a second process works th
 SPLIT_SHARE = 0.55  # the share of the records the sync's own process works through
 
 
-def _work_through(plan: _CasesPlan, facts: engine.IdFacts, job: engine.Job, report_: SyncReport) -> tuple[TabPatch, list[engine.CaseView], list[Finding], ParsedTab]:
+def _work_through(
+    plan: _CasesPlan, facts: engine.IdFacts, job: engine.Job, report_: SyncReport, before_fork: Callable[[], None] | None = None
+) -> tuple[TabPatch, list[engine.CaseView], list[Finding], ParsedTab]:
     """Parse the Cases records, run the engine on them and compare them with the sheet: the tab's
     patch, the report's view of every case, the findings on them, and the records parsed here.
 
     A large tab is cut in two: a forked child (see backends/forked.py) works through the later
-    records with its own copy of everything, while this process works through the earlier ones.
-    What the child made comes back pickled, its changes to the state too, and is added in row
-    order, so the outcome is the one a single pass gives. Should the child fail, this process
-    works through its records too."""
+    records with its own copy of everything, while this process works through the earlier ones
+    (`before_fork` is called first). What the child made comes back pickled, its changes to the
+    state too, and is added in row order, so the outcome is the one a single pass gives. Should
+    the child fail, this process works through its records too."""
     count = Counter(facts.case_ids)
     duplicated = frozenset(i for i, n in count.items() if i and n > 1)
     cut = len(plan.rows)
     child = None
     if cut >= SPLIT_MIN_RECORDS and threading.active_count() == 1:  # forking with other threads running is not safe
+        if before_fork is not None:
+            before_fork()
         cut = int(cut * SPLIT_SHARE)
         child = Forked.start(lambda: [_child_part(plan, slice(cut, None), duplicated, job)], lambda: 0)
         if child is None:
             cut = len(plan.rows)
     try:
-        parsed, wanted = _part(plan, slice(0, cut), job)
+        parsed, wanted, views = _part(plan, slice(0, cut), job)
         patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, report_)
-        views = job.result.cases
         _row_writes(patch.rows, parsed, wanted, targets, job.inputs.tz, report_, duplicated)
         findings = parsed.findings
-        if cut < len(plan.rows):
-            made = _from_child(child, plan, job) if child is not None else None
-            if made is None:  # no child, or it failed: its records are worked through here
-                rest, wanted = _part(plan, slice(cut, None), job)
+        if child is not None:
+            made = _from_child(child, plan, job)
+            if made is None:  # the child failed: its records are worked through here
+                rest, wanted, more_views = _part(plan, slice(cut, None), job)
                 _row_writes(patch.rows, rest, wanted, targets, job.inputs.tz, report_, duplicated)
                 findings = findings + rest.findings
             else:
                 more_findings, more_views, writes, changes = made
                 findings = findings + more_findings
-                views = views + more_views
                 patch.rows += writes
                 report_.changes += changes[: MAX_CHANGES_KEPT - len(report_.changes)]
                 report_.cells_changed += sum(len(w.cells) for w in writes)
+            views = views + more_views
     finally:
         if child is not None:
             child.discard()
     return patch, views, findings, parsed
 
 
-def _part(plan: _CasesPlan, part: slice, job: engine.Job) -> tuple[ParsedTab, list[dict[str, Any]]]:
-    """The records on rows `plan.rows[part]` parsed, and what the engine wants in their cells
-    (their views are added to the job's result)."""
+def _part(plan: _CasesPlan, part: slice, job: engine.Job) -> tuple[ParsedTab, list[dict[str, Any]], list[engine.CaseView]]:
+    """The records on rows `plan.rows[part]` parsed, what the engine wants in their cells, and their views."""
     inputs = job.inputs
     parsed = parse_tab(plan.schema, plan.sheet, plan.header, inputs.tz, inputs.now, plan.rows[part])
     wanted, views = engine.case_values(job, parsed, job.ids[part])
-    job.result.cases += views
-    return parsed, wanted
+    return parsed, wanted, views
 
 
 _VIEW_FIELDS = tuple(f.name for f in dataclasses.fields(engine.CaseView))
@@ -438,13 +439,12 @@ def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: 
     Only the state's entries of these cases can change, and only its log grows."""
     state = job.result.state
     before, logged = dict(state.cases), len(state.log)
-    job.result.cases = []
-    parsed, wanted = _part(plan, part, job)
+    parsed, wanted, made_views = _part(plan, part, job)
     scratch = SyncReport(workbook="", now=job.inputs.now)
     writes: list[RowWrite] = []
-    patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
+    _, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
     _row_writes(writes, parsed, wanted, targets, job.inputs.tz, scratch, duplicated)
-    views = [tuple(getattr(v, name) for name in _VIEW_FIELDS) for v in job.result.cases]
+    views = [tuple(getattr(v, name) for name in _VIEW_FIELDS) for v in made_views]
     changed = {i: state.cases[i] for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
     return pickle.dumps(
         (

@@ -135,13 +135,9 @@ def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], 
     are not made here: parse_tab makes them."""
     sheet_rows = sheet.rows
     kept = [sheet_rows[r - 1] for r in rows]
-    width = min(map(len, kept), default=0)
-
-    def column(c: int, rows: list[list[Any]]) -> list[Any]:  # two columns of many: taken out, not the whole table turned
-        return [cells[c] for cells in rows] if c < width else [cells[c] if c < len(cells) else None for cells in rows]
-
+    width = min(map(len, kept), default=0)  # two columns of many are taken out, not the whole table turned
     id_field, id_col = _id_column(tab, header)
-    ids = _ids(id_field, column(id_col, kept), tz) if id_col is not None and id_field is not None else [None] * len(kept)
+    ids = _ids(id_field, _column(kept, id_col, width), tz) if id_col is not None and id_field is not None else [None] * len(kept)
     raw_ids: list[Any] = [None] * len(kept)
     reported: list[Any] = [None] * len(kept)
     seen: set[str] = set()
@@ -149,11 +145,11 @@ def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], 
     if todo:
         todo_rows = kept if len(todo) == len(kept) else [kept[i] for i in todo]
         if id_col is not None:
-            for i, v in zip(todo, _raw_ids(column(id_col, todo_rows)), strict=True):
+            for i, v in zip(todo, _raw_ids(_column(todo_rows, id_col, width)), strict=True):
                 raw_ids[i] = v
         col = header.columns.get("reported_at")
         if col is not None:
-            for i, v in zip(todo, _coerce_column(None, tab.by_key["reported_at"], column(col, todo_rows), tz), strict=True):
+            for i, v in zip(todo, _coerce_column(None, tab.by_key["reported_at"], _column(todo_rows, col, width), tz), strict=True):
                 reported[i] = v
     return ids, raw_ids, reported
 
@@ -182,7 +178,13 @@ def _column_reader(rows: list[list[Any]]) -> Callable[[int], Sequence[Any]]:
     if rows and len(rows[0]) == min(map(len, rows)) == max(map(len, rows)):  # rectangular, as calamine reads: transpose once
         transposed = list(zip(*rows, strict=True))
         return lambda c: transposed[c] if c < len(transposed) else (None,) * len(rows)
-    return lambda c: [cells[c] if c < len(cells) else None for cells in rows]
+    width = min(map(len, rows), default=0)
+    return lambda c: _column(rows, c, width)
+
+
+def _column(rows: list[list[Any]], c: int, width: int) -> list[Any]:
+    """Column `c` of `rows` (None where a row is too short), `width` being the shortest row's length."""
+    return [cells[c] for cells in rows] if c < width else [cells[c] if c < len(cells) else None for cells in rows]
 
 
 def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:

@@ -61,6 +61,15 @@ def _stamp(path: Path) -> tuple[int, int, int, str]:
     return (st.st_size, st.st_mtime_ns, st.st_ino, digest.hexdigest())
 
 
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`fn(*args)` running on a worker thread of its own, which ends once it is done."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def office_lock_files(path: Path) -> list[Path]:
     """Lock files Excel, WPS or LibreOffice keep next to a workbook they have open."""
     name = path.name
@@ -160,10 +169,8 @@ class XlsxBackend:
         if sizes:
             name = max(sizes, key=lambda n: sizes[n])
             part = pkg.sheets[name].part
-            pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
-            parsed = pool.submit(xlsx_read.parse, str(self.path), name, part, self._open_book())
+            parsed = _in_background(xlsx_read.parse, str(self.path), name, part, self._open_book())
             self._prefetched = _Prefetch(_stamp(self.path), name, part, parsed, unpacks=sizes[name] >= xlsx_read.SPLIT_MIN)
-            pool.shutdown(wait=False)
 
     def _open_book(self) -> Any:
         from python_calamine import CalamineWorkbook
@@ -195,9 +202,7 @@ class XlsxBackend:
         if self._preloaded is None or self._preloaded[2] is not None:
             return
         stamp, part, _, numbered = self._preloaded
-        pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
-        self._preloaded = (stamp, part, pool.submit(self._unpack, part, stamp), numbered)
-        pool.shutdown(wait=False)
+        self._preloaded = (stamp, part, _in_background(self._unpack, part, stamp), numbered)
 
     def _unpack(self, part: str, stamp: tuple[int, int, int, str]) -> bytes | None:
         """The XML of `part` in the version of the file read at `stamp`; None when the file is not that version."""
