@@ -6,7 +6,7 @@ import functools
 import math
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -73,51 +73,86 @@ class _Supplier:
     categories: Counter[str] | None = None
 
 
-def _spellings(cases: list[CaseView], master: ParsedTab | None) -> dict[str, str]:
-    """Each supplier's name as shown: as in the Suppliers tab, else as most often typed in Cases."""
-    typed: dict[str, Counter[str]] = {}
-    for c in cases:
-        if c.supplier:
-            typed.setdefault(supplier_key(c.supplier), Counter())[c.supplier] += 1
-    out = {key: names.most_common(1)[0][0] for key, names in typed.items()}
-    for rec in master.records if master is not None else []:
-        if rec.get("supplier"):
-            out[supplier_key(rec["supplier"])] = rec["supplier"]
-    return out
+@dataclass
+class Orders:
+    """One supplier's orders in the Orders tab: how many, and in which months (YYYY-MM)."""
+
+    name: str  # as first typed there
+    orders: int = 0
+    months: set[str] = field(default_factory=set)
 
 
-def scorecard(
-    cases: list[CaseView],
-    orders: ParsedTab | None,
-    now: datetime,
-    tz: tzinfo,
-    lang: str = "en",
-    master: ParsedTab | None = None,
-) -> GeneratedTab:
-    """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval, worst first."""
-    suppliers: dict[str, _Supplier] = {}
-    shown = _spellings(cases, master)
-
-    def get(name: str) -> _Supplier:
-        key = supplier_key(name)
-        if key not in suppliers:
-            suppliers[key] = _Supplier(name=shown.get(key, name), months=set(), categories=Counter())
-        return suppliers[key]
-
-    if orders is not None:
-        for rec, bad in zip(orders.records, orders.invalid, strict=True):
-            if bad or not rec.get("supplier") or rec.get("orders") is None:
-                continue
-            s = get(rec["supplier"])
-            s.orders += rec["orders"]
-            s.months.add(rec["period"])  # type: ignore[union-attr]
-    for case in cases:
-        if not case.supplier or case.status == "cancelled":
+def order_book(orders: ParsedTab | None) -> dict[str, Orders]:
+    """The valid rows of the Orders tab added up per supplier (by supplier_key)."""
+    book: dict[str, Orders] = {}
+    for rec, bad in zip(orders.records, orders.invalid, strict=True) if orders is not None else ():
+        if bad or not rec.get("supplier") or rec.get("orders") is None:
             continue
-        s = get(case.supplier)
+        o = book.setdefault(supplier_key(rec["supplier"]), Orders(rec["supplier"]))
+        o.orders += rec["orders"]
+        o.months.add(rec["period"])
+    return book
+
+
+@dataclass
+class SupplierCases:
+    """One supplier's cases, counted (cancelled ones aside)."""
+
+    cases: int = 0  # in a month it has orders for (any month, when it has no orders)
+    outside: int = 0
+    open: int = 0
+    overdue: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Tally:
+    """What the summary tabs need of the cases, counted: per supplier (by supplier_key), each
+    spelling of its name, and the flags overall. The tallies of the parts of a Cases tab, added
+    in row order, are the tally of the whole tab."""
+
+    suppliers: dict[str, SupplierCases] = field(default_factory=dict)
+    spellings: dict[str, Counter[str]] = field(default_factory=dict)  # supplier_key -> name as typed -> cases
+    overdue: int = 0
+    due_soon: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Count `other`'s cases (those of rows after this one's) in this tally."""
+        for key, theirs in other.suppliers.items():
+            mine = self.suppliers.setdefault(key, SupplierCases())
+            mine.cases += theirs.cases
+            mine.outside += theirs.outside
+            mine.open += theirs.open
+            mine.overdue += theirs.overdue
+            mine.categories.update(theirs.categories)
+        for key, names in other.spellings.items():
+            self.spellings.setdefault(key, Counter()).update(names)
+        self.overdue += other.overdue
+        self.due_soon += other.due_soon
+
+
+def tally(cases: list[CaseView], orders: dict[str, Orders], tz: tzinfo) -> Tally:
+    """Count `cases` for the summary tabs; `orders` (order_book) tells which months a supplier has orders for."""
+    out = Tally()
+    suppliers, spellings = out.suppliers, out.spellings
+    for case in cases:
+        if case.flag == "OVERDUE":
+            out.overdue += 1
+        elif case.flag == "DUE_SOON":
+            out.due_soon += 1
+        if not case.supplier:
+            continue
+        key = supplier_key(case.supplier)
+        spellings.setdefault(key, Counter())[case.supplier] += 1
+        if case.status == "cancelled":
+            continue
+        s = suppliers.get(key)
+        if s is None:
+            s = suppliers[key] = SupplierCases()
         local = case.reported_at.astimezone(tz) if case.reported_at else None
         month = f"{local.year:04d}-{local.month:02d}" if local else None
-        if s.orders and month not in s.months:  # type: ignore[operator]
+        o = orders.get(key)
+        if o is not None and o.orders and month not in o.months:
             s.outside += 1
         else:
             s.cases += 1
@@ -126,7 +161,38 @@ def scorecard(
         if case.flag == "OVERDUE":
             s.overdue += 1
         if case.category:
-            s.categories[case.category] += 1  # type: ignore[index]
+            s.categories[case.category] += 1
+    return out
+
+
+def _spellings(counted: Tally, master: ParsedTab | None) -> dict[str, str]:
+    """Each supplier's name as shown: as in the Suppliers tab, else as most often typed in Cases."""
+    out = {key: names.most_common(1)[0][0] for key, names in counted.spellings.items()}
+    for rec in master.records if master is not None else []:
+        if rec.get("supplier"):
+            out[supplier_key(rec["supplier"])] = rec["supplier"]
+    return out
+
+
+def scorecard(
+    counted: Tally,
+    orders: dict[str, Orders],
+    now: datetime,
+    tz: tzinfo,
+    lang: str = "en",
+    master: ParsedTab | None = None,
+) -> GeneratedTab:
+    """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval,
+    worst first. `counted` is the tally of the cases, `orders` the order book they were counted with."""
+    shown = _spellings(counted, master)
+    suppliers: dict[str, _Supplier] = {}
+    for key, o in orders.items():
+        suppliers[key] = _Supplier(name=shown.get(key, o.name), orders=o.orders, months=o.months)
+    for key, c in counted.suppliers.items():
+        s = suppliers.get(key)
+        if s is None:
+            s = suppliers[key] = _Supplier(name=shown[key])
+        s.cases, s.outside, s.open, s.overdue, s.categories = c.cases, c.outside, c.open, c.overdue, c.categories
 
     total_cases = sum(s.cases for s in suppliers.values() if s.orders)
     total_orders = sum(s.orders for s in suppliers.values())

@@ -7,7 +7,6 @@ decide, the CLI prints.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import pickle
 import threading
@@ -316,11 +315,13 @@ def _sync_once(
     job = engine.begin(inputs, facts)
     patch = Patch()
     case_findings: list[Finding] = []
+    orders = report.order_book(tabs.get("orders"))
+    counted = report.Tally()
     if cases is not None and facts is not None:
         # room for the second process: the backend lets go of what it can read again, and gets it
         # back (only what it let go) while the rest is made, when there is something to write
         set_aside, take_back = getattr(backend, "set_aside", None), getattr(backend, "take_back", None)
-        cases_patch, job.result.cases, case_findings, tabs["cases"] = _work_through(cases, facts, job, result, before_fork=set_aside)
+        cases_patch, counted, case_findings, tabs["cases"] = _work_through(cases, facts, job, orders, result, before_fork=set_aside)
         if take_back is not None and cases_patch.rows and not dry_run:
             take_back()
         if cases_patch.rows or cases_patch.new_headers:
@@ -329,8 +330,7 @@ def _sync_once(
     outcome.state.settings["last_sync"] = now.isoformat()
     findings = sorted(set(outcome.findings + extra_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
     result.findings, result.new_ids = findings, outcome.new_ids
-    result.overdue = sum(c.flag == "OVERDUE" for c in outcome.cases)
-    result.due_soon = sum(c.flag == "DUE_SOON" for c in outcome.cases)
+    result.overdue, result.due_soon = counted.overdue, counted.due_soon
 
     for key, parsed in tabs.items():
         if key == "cases":
@@ -339,7 +339,7 @@ def _sync_once(
         if tab_patch.rows or tab_patch.new_headers:
             patch.tabs.append(tab_patch)
     generated = [
-        report.scorecard(outcome.cases, tabs.get("orders"), now, tz, lang, tabs.get("suppliers")),
+        report.scorecard(counted, orders, now, tz, lang, tabs.get("suppliers")),
         report.problems(findings, now, tz, lang),
         GeneratedTab(STATE_TAB, outcome.state.to_rows(), hidden=True, header_row=0),
     ]
@@ -378,10 +378,16 @@ SPLIT_SHARE = 0.55  # the share of the records the sync's own process works thro
 
 
 def _work_through(
-    plan: _CasesPlan, facts: engine.IdFacts, job: engine.Job, report_: SyncReport, before_fork: Callable[[], None] | None = None
-) -> tuple[TabPatch, list[engine.CaseView], list[Finding], ParsedTab]:
+    plan: _CasesPlan,
+    facts: engine.IdFacts,
+    job: engine.Job,
+    orders: dict[str, report.Orders],
+    report_: SyncReport,
+    before_fork: Callable[[], None] | None = None,
+) -> tuple[TabPatch, report.Tally, list[Finding], ParsedTab]:
     """Parse the Cases records, run the engine on them and compare them with the sheet: the tab's
-    patch, the report's view of every case, the findings on them, and the records parsed here.
+    patch, the tally of the cases (counted with `orders`), the findings on them, and the records
+    parsed here.
 
     A large tab is cut in two: a forked child (see backends/forked.py) works through the later
     records with its own copy of everything, while this process works through the earlier ones
@@ -396,60 +402,56 @@ def _work_through(
         if before_fork is not None:
             before_fork()
         cut = int(cut * SPLIT_SHARE)
-        child = Forked.start(lambda: [_child_part(plan, slice(cut, None), duplicated, job)], lambda: 0)
+        child = Forked.start(lambda: [_child_part(plan, slice(cut, None), duplicated, job, orders)], lambda: 0)
         if child is None:
             cut = len(plan.rows)
     try:
-        parsed, wanted, views = _part(plan, slice(0, cut), job)
+        parsed, wanted, counted = _part(plan, slice(0, cut), job, orders)
         patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, report_)
         _row_writes(patch.rows, parsed, wanted, targets, job.inputs.tz, report_, duplicated)
         findings = parsed.findings
         if child is not None:
             made = _from_child(child, plan, job)
             if made is None:  # the child failed: its records are worked through here
-                rest, wanted, more_views = _part(plan, slice(cut, None), job)
+                rest, wanted, more = _part(plan, slice(cut, None), job, orders)
                 _row_writes(patch.rows, rest, wanted, targets, job.inputs.tz, report_, duplicated)
                 findings = findings + rest.findings
             else:
-                more_findings, more_views, writes, changes = made
+                more_findings, more, writes, changes = made
                 findings = findings + more_findings
                 patch.rows += writes
                 report_.changes += changes[: MAX_CHANGES_KEPT - len(report_.changes)]
                 report_.cells_changed += sum(len(w.cells) for w in writes)
-            views = views + more_views
+            counted.add(more)
     finally:
         if child is not None:
             child.discard()
-    return patch, views, findings, parsed
+    return patch, counted, findings, parsed
 
 
-def _part(plan: _CasesPlan, part: slice, job: engine.Job) -> tuple[ParsedTab, list[dict[str, Any]], list[engine.CaseView]]:
-    """The records on rows `plan.rows[part]` parsed, what the engine wants in their cells, and their views."""
+def _part(plan: _CasesPlan, part: slice, job: engine.Job, orders: dict[str, report.Orders]) -> tuple[ParsedTab, list[dict[str, Any]], report.Tally]:
+    """The records on rows `plan.rows[part]` parsed, what the engine wants in their cells, and their tally."""
     inputs = job.inputs
     parsed = parse_tab(plan.schema, plan.sheet, plan.header, inputs.tz, inputs.now, plan.rows[part])
     wanted, views = engine.case_values(job, parsed, job.ids[part])
-    return parsed, wanted, views
+    return parsed, wanted, report.tally(views, orders, inputs.tz)
 
 
-_VIEW_FIELDS = tuple(f.name for f in dataclasses.fields(engine.CaseView))
-
-
-def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: engine.Job) -> bytes:
+def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: engine.Job, orders: dict[str, report.Orders]) -> bytes:
     """In the child: work through the records of `part`, and pickle what the parent needs of it.
     Only the state's entries of these cases can change, and only its log grows."""
     state = job.result.state
     before, logged = dict(state.cases), len(state.log)
-    parsed, wanted, made_views = _part(plan, part, job)
+    parsed, wanted, counted = _part(plan, part, job, orders)
     scratch = SyncReport(workbook="", now=job.inputs.now)
     writes: list[RowWrite] = []
     _, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
     _row_writes(writes, parsed, wanted, targets, job.inputs.tz, scratch, duplicated)
-    views = [tuple(getattr(v, name) for name in _VIEW_FIELDS) for v in made_views]
     changed = {i: state.cases[i] for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
     return pickle.dumps(
         (
             parsed.findings,
-            views,
+            counted,
             [(w.ref.row, w.ref.case_id, w.cells) for w in writes],
             [(c.tab, c.row, c.col, c.key, c.old, c.new) for c in scratch.changes],
             changed,
@@ -459,12 +461,12 @@ def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: 
     )
 
 
-def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[Finding], list[engine.CaseView], list[RowWrite], list[Change]] | None:
+def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[Finding], report.Tally, list[RowWrite], list[Change]] | None:
     """What the child made, with its changes to the state applied to the job's; None when it failed."""
     if child.wait() != 0:
         return None
     try:
-        findings, views, writes, changes, changed, log = pickle.loads(b"".join(child.chunks()))
+        findings, counted, writes, changes, changed, log = pickle.loads(b"".join(child.chunks()))
     except Exception:  # noqa: BLE001  # a truncated file: this process works through those records
         return None
     state = job.result.state
@@ -473,7 +475,7 @@ def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[
     sheet_rows = plan.sheet.rows
     return (
         findings,
-        [engine.CaseView(*v) for v in views],
+        counted,
         [RowWrite(RowRef(row, case_id, sheet_rows[row - 1]), cells) for row, case_id, cells in writes],
         [Change(*c) for c in changes],
     )

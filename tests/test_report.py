@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from conftest import NOW, case, memory_book
 
-from kakosheet.report import SCORECARD, wilson
+from kakosheet.engine import CaseView
+from kakosheet.report import SCORECARD, Orders, supplier_key, tally, wilson
 from kakosheet.sync import sync
 
 
@@ -72,3 +73,25 @@ def test_generated_tabs_are_in_chinese_for_a_chinese_workbook() -> None:
     rows = book.grid(SCORECARD)
     assert rows[1][1] == "供应商" and rows[2][10] == "丢件"
     assert "由 kakosheet 生成于" in rows[0][0]
+
+
+
+def test_tallies_of_parts_add_up_to_the_tally_of_all() -> None:
+    """What lets two processes each count their part of a large Cases tab."""
+    suppliers = ["Acme", " acme ", "Bolt 义乌", "ＢＯＬＴ 义乌", "Cargo", None]
+    statuses = ["reported", "investigating", "closed", "cancelled", "completed"]
+    flags = ["OVERDUE", "DUE_SOON", "ON_TRACK", None]
+    views = [
+        CaseView(f"AS-202611-{i:05d}", i + 2, suppliers[i % 6], ["lost", "wrong_item", None][i % 3], statuses[i % 5], None,
+                 datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None)
+        for i in range(60)
+    ]
+    orders = {supplier_key("Acme"): Orders("Acme", 100, {"2026-10"}), supplier_key("Cargo"): Orders("Cargo", 0, {"2026-09"})}
+    whole = tally(views, orders, UTC)
+    acme = whole.suppliers[supplier_key("Acme")]
+    assert acme.outside and acme.cases and acme.open and acme.overdue and whole.due_soon
+    assert whole.spellings[supplier_key("Bolt 义乌")] == {"Bolt 义乌": 10, "ＢＯＬＴ 义乌": 10}
+    for cut in (0, 1, 17, 59, 60):
+        parts = tally(views[:cut], orders, UTC)
+        parts.add(tally(views[cut:], orders, UTC))
+        assert parts == whole

@@ -86,6 +86,13 @@ def _messy_cases(rng: random.Random) -> list[dict[str, Any]]:
     return rows
 
 
+ORDERS = [  # the scorecard counts cases outside these months apart, in both parts
+    {"supplier": "Acme", "period": "2026-09", "orders": 900},
+    {"supplier": "ACME", "period": "2026-10", "orders": 700},
+    {"supplier": "Shenzhen Star 深圳之星", "period": "2026-11", "orders": 400},
+]
+
+
 def _edit(book: MemoryBackend, rng: random.Random) -> None:
     """Between syncs: statuses changed in both parts, a top row copied to the bottom (with its ID),
     junk typed into an ID cell, a row deleted."""
@@ -110,7 +117,7 @@ def _report(result: SyncReport) -> tuple[Any, ...]:
 def _two_syncs(monkeypatch: pytest.MonkeyPatch, split_at: int) -> tuple[MemoryBackend, list[tuple[Any, ...]]]:
     monkeypatch.setattr(sync_module, "SPLIT_MIN_RECORDS", split_at)
     rng = random.Random(7)
-    book = memory_book(_messy_cases(rng))
+    book = memory_book(_messy_cases(rng), orders=ORDERS)
     reports = [_report(sync(book, NOW))]
     _edit(book, rng)
     reports.append(_report(sync(book, NOW + timedelta(days=3, hours=5))))
