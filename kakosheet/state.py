@@ -10,6 +10,7 @@ cases is a few hundred cells rather than 400,000; a case carrying a note keeps a
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,38 +30,54 @@ class CaseState(NamedTuple):  # a tuple: there is one per case, made and read 10
     note_until: datetime | None = None
 
 
+Entry = str | list[Any]  # a case as the tab keeps it: a line of a packed cell, or a row of its own
+
+
 @dataclass
 class State:
     settings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
     counters: dict[str, int] = field(default_factory=dict)  # "AS-202611" -> highest number issued
     cases: dict[str, CaseState] = field(default_factory=dict)
     log: list[list[str]] = field(default_factory=list)  # [at, case_id, event, detail]
+    # each case's entry as read or last made, with the CaseState it shows: made again only when that changes
+    entries: dict[str, tuple[CaseState, Entry]] = field(default_factory=dict, compare=False, repr=False)
 
     def copy(self) -> State:
-        """A copy whose containers can change without touching this one (CaseState is immutable)."""
-        return State(dict(self.settings), dict(self.counters), dict(self.cases), list(self.log))
+        """A copy whose containers can change without touching this one (CaseState is immutable;
+        the entries made are shared, as each names the CaseState it shows)."""
+        return State(dict(self.settings), dict(self.counters), dict(self.cases), list(self.log), self.entries)
 
     def record(self, at: datetime, case_id: str, event: str, detail: str = "") -> None:
         self.log.append([at.isoformat(), case_id, event, detail])
+
+    def entry(self, case_id: str) -> Entry:
+        """The case as the tab keeps it: "ID status since" packed with others in a cell, or a row
+        of its own when it carries a note or its status or ID holds a space."""
+        c = self.cases[case_id]
+        known = self.entries.get(case_id)
+        if known is not None and known[0] is c:
+            return known[1]
+        made: Entry
+        if c.note or not _status_token(c.status) or not _token(case_id):
+            made = ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""]
+        else:
+            made = f"{case_id} {c.status} {c.since.isoformat()}"
+        self.entries[case_id] = (c, made)
+        return made
+
+    def take(self, entries: dict[str, Entry]) -> None:
+        """Set cases from their entries (as `entry` makes them, e.g. in another process)."""
+        for entry in entries.values():
+            self._read_entry(entry)
 
     def to_rows(self) -> list[list[Any]]:
         rows: list[list[Any]] = [[TITLE], ["section", "key", "value", "since", "note", "note_until"]]
         rows += [["setting", k, v] for k, v in sorted(self.settings.items())]
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
-        packed: list[str] = []
-        single: list[list[Any]] = []
-        statuses: dict[str, bool] = {}  # a few statuses, each looked at once
-        for case_id in sorted(self.cases):
-            c = self.cases[case_id]
-            token = statuses.get(c.status)
-            if token is None:
-                token = statuses[c.status] = _token(c.status)
-            if c.note or not token or not _token(case_id):
-                single.append(["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""])
-            else:
-                packed.append(f"{case_id} {c.status} {c.since.isoformat()}")
+        entries = [self.entry(case_id) for case_id in sorted(self.cases)]
+        packed = [e for e in entries if type(e) is str]
         rows += [["cases", "\n".join(packed[i : i + CASES_PER_CELL])] for i in range(0, len(packed), CASES_PER_CELL)]
-        rows += single
+        rows += [e for e in entries if type(e) is not str]
         rows += [["log", *entry] for entry in self.log]
         return rows
 
@@ -79,18 +96,32 @@ class State:
                 elif section == "cases":
                     for line in str(cells[1]).splitlines():
                         try:
-                            case_id, status, since = line.split(" ")
-                            state.cases[case_id] = CaseState(status, datetime.fromisoformat(since))
+                            state._read_entry(line)
                         except ValueError:
                             continue
                 elif section == "case":
-                    until = datetime.fromisoformat(str(cells[5])) if cells[5] else None
-                    state.cases[str(cells[1])] = CaseState(str(cells[2]), datetime.fromisoformat(str(cells[3])), str(cells[4]), until)
+                    state._read_entry(cells[:6])
                 elif section == "log":
                     state.log.append([str(v) for v in cells[1:5]])
             except (ValueError, TypeError):
                 continue
         return state
+
+    def _read_entry(self, entry: Entry) -> None:
+        """Set the case `entry` shows, and remember the entry (a line as it is, a row as `entry` makes it)."""
+        if type(entry) is str:
+            case_id, status, since = entry.split(" ")
+            c = self.cases[case_id] = CaseState(status, datetime.fromisoformat(since))
+            self.entries[case_id] = (c, entry)
+            return
+        cells = [str(v) for v in entry]
+        until = datetime.fromisoformat(cells[5]) if cells[5] else None
+        self.cases[cells[1]] = CaseState(cells[2], datetime.fromisoformat(cells[3]), cells[4], until)
+
+
+@functools.lru_cache(maxsize=64)  # the few statuses, looked at for every case
+def _status_token(status: str) -> bool:
+    return _token(status)
 
 
 def _token(text: str) -> bool:

@@ -433,7 +433,11 @@ def _part(plan: _CasesPlan, part: slice, job: engine.Job, orders: dict[str, repo
     """The records on rows `plan.rows[part]` parsed, what the engine wants in their cells, and their tally."""
     inputs = job.inputs
     parsed = parse_tab(plan.schema, plan.sheet, plan.header, inputs.tz, inputs.now, plan.rows[part])
-    wanted, views = engine.case_values(job, parsed, job.ids[part])
+    ids = job.ids[part]
+    wanted, views = engine.case_values(job, parsed, ids)
+    state = job.result.state
+    for case_id in ids:  # their entries in the state tab, made here rather than all at once when it is written
+        state.entry(case_id)
     return parsed, wanted, report.tally(views, orders, inputs.tz)
 
 
@@ -447,7 +451,7 @@ def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: 
     writes: list[RowWrite] = []
     _, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
     _row_writes(writes, parsed, wanted, targets, job.inputs.tz, scratch, duplicated)
-    changed = {i: state.cases[i] for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
+    changed = {i: state.entry(i) for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
     return pickle.dumps(
         (
             parsed.findings,
@@ -470,7 +474,7 @@ def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[
     except Exception:  # noqa: BLE001  # a truncated file: this process works through those records
         return None
     state = job.result.state
-    state.cases.update(changed)
+    state.take(changed)
     state.log += log
     sheet_rows = plan.sheet.rows
     return (

@@ -30,3 +30,22 @@ def test_the_one_row_per_case_form_still_reads_and_a_damaged_line_costs_only_its
     state = State.from_rows(rows)
     assert set(state.cases) == {"AS-202611-00001", "AS-202611-00002", "AS-202611-00004"}
     assert state.cases["AS-202611-00004"] == CaseState("plan_agreed", NOW)
+
+
+def test_an_entry_is_made_again_only_when_its_case_changes() -> None:
+    """The tab's text of a case is kept from the read (or from where it was made) while the case stays as it was."""
+    written = State()
+    for i in range(1, 6):
+        written.cases[f"AS-202611-{i:05d}"] = CaseState("reported", NOW - timedelta(hours=i))
+    read = State.from_rows(written.to_rows())
+    state = read.copy()
+    state.cases["AS-202611-00002"] = CaseState("closed", NOW)
+    state.cases["AS-202611-00003"] = CaseState("", NOW, "new ID: a copied row", NOW + timedelta(days=7))
+    state.cases["AS-202611-00009"] = CaseState("reported", NOW)
+    assert State.from_rows(state.to_rows()) == state
+    assert state.entry("AS-202611-00002") == f"AS-202611-00002 closed {NOW.isoformat()}"
+    assert state.entry("AS-202611-00003")[0] == "case"  # a note: a row of its own
+    # what another process made of its cases, taken as entries, gives the same state and tab
+    other = read.copy()
+    other.take({case_id: state.entry(case_id) for case_id in ("AS-202611-00002", "AS-202611-00003", "AS-202611-00009")})
+    assert other == state and other.to_rows() == state.to_rows()
