@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
@@ -81,7 +82,9 @@ def _halves_rows(pkg: Package, part: str, halves: tuple[list[Any], list[Any]], f
 
 
 def _whole(path: Path) -> list[list[Any]]:
-    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Cases").to_python(skip_empty_area=False)
+    """One parse of the sheet, blank cells as None."""
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Cases").to_python(skip_empty_area=False)
+    return [[None if v == "" else v for v in r] for r in rows]
 
 
 @pytest.mark.parametrize("kind", list(BOOKS))
@@ -100,10 +103,17 @@ def test_cut_before_any_row_reads_as_one_parse(tmp_path: Path, kind: str) -> Non
 def test_parse_cuts_a_large_sheet_and_the_rows_are_one_parse_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _sample(tmp_path / "book.xlsx")
     monkeypatch.setattr(xlsx_read, "SPLIT_MIN", 0)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(xlsx_read.tempfile, "tempdir", str(scratch))
     pkg, part, xml = _sheet_xml(path)
     parsed = xlsx_read.parse(str(path), "Cases", part, CalamineWorkbook.from_path(str(path)))
     assert len(parsed.halves) == 2 and parsed.xml == xml  # cut, and the XML kept for the write
     assert parsed.rows() == _whole(path)
+    deadline = time.monotonic() + 10
+    while any(scratch.iterdir()) and time.monotonic() < deadline:  # removed as the second half is done
+        time.sleep(0.01)
+    assert not any(scratch.iterdir())
 
 
 @pytest.mark.parametrize("failure", ["temporary folder full", "half unreadable"])
@@ -118,12 +128,12 @@ def test_when_the_halves_cannot_be_made_or_read_one_parse_reads_the_sheet(tmp_pa
         raise ValueError("bad half")
 
     if failure == "temporary folder full":
-        monkeypatch.setattr(xlsx_read.tempfile, "TemporaryDirectory", full)
+        monkeypatch.setattr(xlsx_read, "_package", full)
     else:
         monkeypatch.setattr(xlsx_read, "_parse_package", unreadable)
     pkg, part, xml = _sheet_xml(path)
     parsed = xlsx_read.parse(str(path), "Cases", part, CalamineWorkbook.from_path(str(path)))
-    assert len(parsed.halves) == 1 and parsed.xml == xml
+    assert len(parsed.halves) == (1 if failure == "temporary folder full" else 2) and parsed.xml == xml
     assert parsed.rows() == _whole(path)
 
 

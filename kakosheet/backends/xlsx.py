@@ -22,7 +22,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,15 +59,6 @@ def _stamp(path: Path) -> tuple[int, int, int, str]:
         while chunk := fh.read(1 << 22):
             digest.update(chunk)
     return (st.st_size, st.st_mtime_ns, st.st_ino, digest.hexdigest())
-
-
-def _in_background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    """`fn(*args)` running on a worker thread of its own, which ends once it is done."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
-    try:
-        return pool.submit(fn, *args)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def office_lock_files(path: Path) -> list[Path]:
@@ -169,7 +160,7 @@ class XlsxBackend:
         if sizes:
             name = max(sizes, key=lambda n: sizes[n])
             part = pkg.sheets[name].part
-            parsed = _in_background(xlsx_read.parse, str(self.path), name, part, self._open_book())
+            parsed = xlsx_read.in_background(xlsx_read.parse, str(self.path), name, part, self._open_book())
             self._prefetched = _Prefetch(_stamp(self.path), name, part, parsed, unpacks=sizes[name] >= xlsx_read.SPLIT_MIN)
 
     def _open_book(self) -> Any:
@@ -202,7 +193,7 @@ class XlsxBackend:
         if self._preloaded is None or self._preloaded[2] is not None:
             return
         stamp, part, _, numbered = self._preloaded
-        self._preloaded = (stamp, part, _in_background(self._unpack, part, stamp), numbered)
+        self._preloaded = (stamp, part, xlsx_read.in_background(self._unpack, part, stamp), numbered)
 
     def _unpack(self, part: str, stamp: tuple[int, int, int, str]) -> bytes | None:
         """The XML of `part` in the version of the file read at `stamp`; None when the file is not that version."""
@@ -242,9 +233,6 @@ class XlsxBackend:
                 parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name)])
             raw = parsed.rows()
             del parsed  # the parsed sheet goes before the next is parsed: one at a time in memory
-            for r in raw:  # calamine shows blank cells as "": make them None, in place
-                if "" in r:
-                    r[:] = [None if v == "" else v for v in r]
             out[meta.name] = Sheet(meta.name, raw, hidden=meta.visible != SheetVisibleEnum.Visible)
         self._read_stamp, self._read_sheets = stamp, out
         return out

@@ -2,10 +2,11 @@
 
 calamine parses a sheet outside the interpreter lock but on one thread, and for a 100k-row
 sheet that parse is most of a sync's reading. Here the sheet's XML is unpacked once (the write
-needs it anyway), cut at a row boundary near its middle, and each half is parsed from a small
-package of its own: the workbook, its relationships, styles and shared strings (everything
-calamine reads a cell's value with) and that half of the sheet. The two results are put back
-together into exactly the rows one parse would give.
+needs it anyway), cut at a row boundary a little before its middle, and each half is parsed from
+a small package of its own: the workbook, its relationships, styles and shared strings
+(everything calamine reads a cell's value with) and that half of the sheet. The top half's
+Python values are made while the bottom half is still parsed, and the two are put back together
+into exactly the rows one parse would give.
 
 Only sheets whose rows carry their numbers are cut (calamine numbers a row without one after
 the row before it, which the second half would not know); any other sheet is parsed whole.
@@ -16,9 +17,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import tempfile
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,24 +29,40 @@ from .xlsx_sheet import rows_numbered, sheet_data
 from .xlsxpkg import Package, read_member, relationships, resolve_target
 
 SPLIT_MIN = 16 << 20  # a sheet's XML bytes from which two parsers pay for the cutting
+TOP_SHARE = 0.45  # of the cells, in the top half: it is made into Python values while the bottom one is still parsed
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?/>")
+
+
+def in_background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`fn(*args)` running on a worker thread of its own, which ends once it is done."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="kakosheet-read")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 @dataclass
 class Parsed:
-    """A sheet parsed ahead of `rows()`: whole, or in halves."""
+    """A sheet parsed ahead of `rows()`: whole, or in halves (each maybe still being parsed)."""
 
     xml: bytes | None  # the sheet's XML, for the write (None when it was not unpacked)
-    halves: list[Any]  # CalamineSheet objects, top half first (one when parsed whole)
+    halves: list[Any]  # CalamineSheet objects, or futures of them: top half first (one when parsed whole)
     numbered: bool | None = None  # whether every row of `xml` carries its number (None: not looked at)
+    whole: Callable[[], Any] | None = None  # parses the sheet whole, should a half fail
 
     def rows(self) -> list[list[Any]]:
         """The sheet's cells as one calamine parse gives them: rows from the first, columns from
-        the first, blank cells as ''."""
+        the first, blank cells as None. The top half is made while the bottom one is parsed."""
         if len(self.halves) == 1:
-            return _to_python(self.halves[0], skip_empty=False)
-        top, bottom = self.halves
-        rows = _to_python(top, skip_empty=False)
+            return _blanks_as_none(_to_python(_done(self.halves[0]), skip_empty=False))
+        try:
+            rows = _blanks_as_none(_to_python(_done(self.halves[0]), skip_empty=False))
+            bottom = _done(self.halves[1])
+        except Exception:
+            if self.whole is None:
+                raise
+            return _blanks_as_none(_to_python(self.whole(), skip_empty=False))
         rest = _to_python(bottom, skip_empty=True)
         if not rest:
             return rows
@@ -52,14 +71,27 @@ class Parsed:
         if start_col:
             lead = [""] * start_col
             rest = [lead + r for r in rest]
+        _blanks_as_none(rest)
         for part in (rows, rest):
             if part and len(part[0]) < width:
-                pad = [""] * (width - len(part[0]))
+                pad = [None] * (width - len(part[0]))
                 for r in part:
                     r.extend(pad)
-        rows.extend([""] * width for _ in range(start_row - len(rows)))
+        rows.extend([None] * width for _ in range(start_row - len(rows)))
         rows.extend(rest)
         return rows
+
+
+def _done(half: Any) -> Any:
+    return half.result() if isinstance(half, Future) else half
+
+
+def _blanks_as_none(rows: list[list[Any]]) -> list[list[Any]]:
+    """`rows` with calamine's blank cells ('') made None, in place."""
+    for r in rows:
+        if "" in r:
+            r[:] = [None if v == "" else v for v in r]
+    return rows
 
 
 def _to_python(sheet: Any, skip_empty: bool) -> list[list[Any]]:
@@ -72,33 +104,38 @@ def _to_python(sheet: Any, skip_empty: bool) -> list[list[Any]]:
 
 
 def parse(path: str, name: str, part: str, book: Any) -> Parsed:
-    """Parse sheet `name` (zip member `part`) of the workbook at `path`. `book` is calamine's own
-    reader of that file: a sheet under SPLIT_MIN, or one that cannot be cut, is parsed whole by it
-    (and not unpacked here)."""
+    """Start parsing sheet `name` (zip member `part`) of the workbook at `path`. `book` is
+    calamine's own reader of that file: a sheet under SPLIT_MIN, or one that cannot be cut, is
+    parsed whole by it (and not unpacked here). A sheet that is cut is returned while its halves
+    are parsed, each on a thread of its own."""
     pkg = Package.open(path)
     with pkg.zf:
         if pkg.zf.getinfo(part).file_size < SPLIT_MIN:
             return Parsed(None, [parse_whole(book, name)])
         xml = read_member(pkg.zf, part)
         cut = _cut(xml)
-        parsed = Parsed(xml, [])
+        parsed = Parsed(xml, [], whole=lambda: parse_whole(book, name))
         if cut is not None:
+            folder = None
             try:
-                parsed.halves = _parse_halves(pkg, part, cut, name, parsed)
+                folder = tempfile.mkdtemp(prefix="kakosheet-")
+                paths = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
             except Exception:  # e.g. no room for the halves in the temporary folder: one parse reads the same
-                parsed.halves = []
-    parsed.halves = parsed.halves or [parse_whole(book, name)]
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+            else:
+                parsed.halves = [in_background(_parse_package, path, name) for path in paths]
+                for half in parsed.halves:
+                    half.add_done_callback(lambda _: _remove_when_done(folder, parsed.halves))
+                parsed.numbered = rows_numbered(xml)  # for the write, while calamine parses (outside the interpreter lock)
+                return parsed
+    parsed.halves = [parse_whole(book, name)]
     return parsed
 
 
-def _parse_halves(pkg: Package, part: str, cut: tuple[list[Any], list[Any]], name: str, parsed: Parsed) -> list[Any]:
-    with tempfile.TemporaryDirectory(prefix="kakosheet-") as folder:
-        paths = [_package(pkg, part, pieces, os.path.join(folder, f"half{i}.xlsx")) for i, pieces in enumerate(cut)]
-        with ThreadPoolExecutor(2, thread_name_prefix="kakosheet-read") as pool:
-            halves = [pool.submit(_parse_package, path, name) for path in paths]
-            assert parsed.xml is not None
-            parsed.numbered = rows_numbered(parsed.xml)  # for the write, while calamine parses (outside the interpreter lock)
-            return [half.result() for half in halves]
+def _remove_when_done(folder: str, halves: list[Future[Any]]) -> None:
+    if all(half.done() for half in halves):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def parse_whole(book: Any, name: str) -> Any:
@@ -125,7 +162,7 @@ def _cut(xml: bytes) -> tuple[list[Any], list[Any]] | None:
     if found is None:
         return None
     prefix, start, end = found
-    at = xml.find(b"<" + prefix + b"row ", (start + end) // 2, end)
+    at = xml.find(b"<" + prefix + b"row ", start + int((end - start) * TOP_SHARE), end)
     return split_at(xml, at) if at >= 0 else None
 
 
