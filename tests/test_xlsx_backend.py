@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+import weakref
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -238,6 +240,32 @@ def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed
     assert sum(1 for r in cases.rows[1:] if any(v is not None for v in r)) == 5
     sync(stale, NOW)  # and the sync writes over the file it read, not the one it prefetched
     assert len(XlsxBackend(book).read()["Cases"].rows) == len(cases.rows)
+
+
+def test_the_parsed_halves_are_freed_once_read_though_the_collector_is_paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a sync the cycle collector is paused: what the read parsed must go by reference counts alone."""
+    monkeypatch.setattr(xlsx_read, "SPLIT_MIN", 0)
+    made: list[weakref.ref[xlsx_read.Parsed]] = []
+    real_parse = xlsx_read.parse
+
+    def parse(*args: Any) -> xlsx_read.Parsed:
+        parsed = real_parse(*args)
+        made.append(weakref.ref(parsed))
+        return parsed
+
+    monkeypatch.setattr(xlsx_read, "parse", parse)
+    backend = XlsxBackend(write_book(tmp_path / "b.xlsx", cases=30))
+    gc.collect()
+    gc.disable()
+    try:
+        backend.prefetch()
+        backend.read()
+        deadline = time.monotonic() + 10
+        while made[0]() is not None and time.monotonic() < deadline:  # its worker threads let go as they end
+            time.sleep(0.01)
+        assert len(made) == 1 and made[0]() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("halves", [False, True], ids=["whole", "in halves"])

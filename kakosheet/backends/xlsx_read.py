@@ -14,6 +14,7 @@ the row before it, which the second half would not know); any other sheet is par
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -125,17 +126,10 @@ def parse(path: str, name: str, part: str, book: Any) -> Parsed:
                     shutil.rmtree(folder, ignore_errors=True)
             else:
                 parsed.halves = [in_background(_parse_package, path, name) for path in paths]
-                for half in parsed.halves:
-                    half.add_done_callback(lambda _: _remove_when_done(folder, parsed.halves))
                 parsed.numbered = rows_numbered(xml)  # for the write, while calamine parses (outside the interpreter lock)
                 return parsed
     parsed.halves = [parse_whole(book, name)]
     return parsed
-
-
-def _remove_when_done(folder: str, halves: list[Future[Any]]) -> None:
-    if all(half.done() for half in halves):
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def parse_whole(book: Any, name: str) -> Any:
@@ -146,13 +140,19 @@ def parse_whole(book: Any, name: str) -> Any:
 
 
 def _parse_package(path: str, name: str) -> Any:
+    """Parse sheet `name` of the package at `path`, then remove the package (and its folder, once empty)."""
     from python_calamine import CalamineWorkbook
 
-    book = CalamineWorkbook.from_path(path)
     try:
-        return book.get_sheet_by_name(name)
+        book = CalamineWorkbook.from_path(path)
+        try:
+            return book.get_sheet_by_name(name)
+        finally:
+            book.close()
     finally:
-        book.close()
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            os.rmdir(os.path.dirname(path))  # fails while the other half's package is there
 
 
 def _cut(xml: bytes) -> tuple[list[Any], list[Any]] | None:
