@@ -131,6 +131,7 @@ def test_when_the_halves_cannot_be_made_or_read_one_parse_reads_the_sheet(tmp_pa
         monkeypatch.setattr(xlsx_read, "_package", full)
     else:
         monkeypatch.setattr(xlsx_read, "_parse_package", unreadable)
+        monkeypatch.setattr(xlsx_read.tempfile, "tempdir", str(tmp_path))  # the packages it leaves
     pkg, part, xml = _sheet_xml(path)
     parsed = xlsx_read.parse(str(path), "Cases", part, CalamineWorkbook.from_path(str(path)))
     assert len(parsed.halves) == (1 if failure == "temporary folder full" else 2) and parsed.xml == xml
