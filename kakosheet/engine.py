@@ -151,14 +151,24 @@ def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: 
     first_row: dict[str, int] = {}
     out: list[str] = []
     new: list[str] = []
+    local_now = now.astimezone(tz)
+    # times of the same tzinfo compare by their wall clocks, many times faster than any others: a
+    # time two days before now's wall clock is before now, whatever the zone's clocks did (no zone
+    # ever moved them by more than a day)
+    long_ago = local_now - timedelta(days=2)
     for index, case_id in enumerate(ids):
         if case_id and case_id not in first_row:
             first_row[case_id] = facts.rows[index]
             out.append(case_id)
             continue
         reported = facts.reported[index]
-        month_of = reported if reported is not None and reported <= now else now
-        fresh = issuer.issue(prefix, month_of.astimezone(tz))
+        if reported is None:
+            month_of = local_now
+        elif reported.tzinfo is tz and reported < long_ago:
+            month_of = reported
+        else:
+            month_of = reported.astimezone(tz) if reported <= now else local_now
+        fresh = issuer.issue(prefix, month_of)
         raw_id = facts.raw_ids[index]
         if case_id:
             note = f"new ID: this row carried {case_id}, which row {first_row[case_id]} already has (a copied row?)"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import NOW, case, column, grid, memory_book, write_book
@@ -40,6 +41,24 @@ def test_every_nonblank_row_gets_a_unique_id_and_blank_rows_none() -> None:
     assert [bool(i) for i in ids] == [True] * 5 + [False, True]
     assert all(ID.match(i) for i in ids if i)
     assert len(set(filter(None, ids))) == 6 == len(result.new_ids)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "Pacific/Apia"])
+def test_a_new_id_carries_the_month_the_case_was_reported_in_the_workbook_s_zone(zone: str) -> None:
+    """Reported long ago, just before now, in the future (now's month), or typed with another offset."""
+    now = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo(zone))  # early on the 1st: the day before is October
+    typed = [
+        datetime(2026, 10, 3, 9, 0),
+        now.replace(tzinfo=None) - timedelta(hours=2),
+        now.replace(tzinfo=None) + timedelta(hours=1),
+        now.replace(tzinfo=None) + timedelta(days=40),
+        (now - timedelta(hours=3)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        None,
+    ]
+    book = memory_book([case(order_no=f"KB{i}", reported_at=t) for i, t in enumerate(typed)])
+    sync(book, now, timezone=zone)
+    months = [i.split("-")[1] for i in column(book, "Cases", "case_id")]
+    assert months == ["202610", "202610", "202611", "202611", "202610", "202611"]
 
 
 def test_ids_are_kept_and_never_reused_after_deletion() -> None:
