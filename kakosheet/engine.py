@@ -307,9 +307,8 @@ def finish(job: Job, case_findings: list[Finding]) -> Result:
     findings = result.findings
     if job.decide is not None:
         live = set(job.ids)
-        for case_id in list(state.cases):
-            if case_id not in live and not state.cases[case_id].status:
-                del state.cases[case_id]
+        for case_id in [i for i, c in state.cases.items() if not c.status and i not in live]:  # a note on a deleted row
+            del state.cases[case_id]
     for key, tab in job.inputs.tabs.items():
         findings.extend(tab.findings if key != "cases" else case_findings)
         if key == "cases":
