@@ -12,7 +12,9 @@ fresh subprocess and reads that child's own peak RSS:
 
 Absolute seconds depend on the machine and its load; the ratios to the two baselines are the
 figures to compare between runs. "peak MiB" is the step's own process at its peak; "all MiB" is
-what it and any process it forks took together at their peak (Linux: the sum of their PSS).
+what a sync and the processes it forks took together at their peak (Linux: the sum of their
+PSS), measured in one more run of each sync step: sampling it slows the process sampled, so the
+timed runs are never sampled.
 
 Run from the project root with the dev environment:
 
@@ -166,8 +168,10 @@ def _run_child(argv: list[str]) -> None:
 # -- measuring ------------------------------------------------------------------------------
 
 
-def measure(cmd: list[str]) -> Run:
-    """Run `cmd` to completion; its wall time and the peak RSS of that one process (os.wait4).
+def measure(cmd: list[str], footprint: bool = False) -> Run:
+    """Run `cmd` to completion; its wall time and the peak RSS of that one process (os.wait4),
+    and with `footprint` the peak memory of it and its helpers together (see Footprint: that
+    sampling slows the run, so a run that measures it is not one that is timed).
 
     Linux counts the spawning process's resident memory into a child's peak (the child starts
     in the parent's address space until it execs), so this process must stay small: it imports
@@ -176,10 +180,11 @@ def measure(cmd: list[str]) -> Run:
     with tempfile.TemporaryFile(mode="w+") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
-        footprint = Footprint(proc.pid)
+        sampler = Footprint(proc.pid) if footprint else None
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-        footprint.stop()
+        if sampler is not None:
+            sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
@@ -189,7 +194,7 @@ def measure(cmd: list[str]) -> Run:
     last = text.strip().splitlines()[-1] if text.strip() else ""
     if last.startswith("{"):
         inner = json.loads(last).get("inner_seconds")
-    return Run(seconds=seconds, inner_seconds=inner, peak_mib=_mib(usage.ru_maxrss), output=text, footprint_mib=footprint.peak_mib)
+    return Run(seconds=seconds, inner_seconds=inner, peak_mib=_mib(usage.ru_maxrss), output=text, footprint_mib=sampler.peak_mib if sampler else None)
 
 
 class Footprint:
@@ -201,6 +206,10 @@ class Footprint:
     take together. Linux only (None elsewhere). A sample taken while a process was being forked or
     was ending is dropped: a parent read just before a fork, or just after its child freed the
     pages they shared, counts those pages whole, on top of the child's share of them.
+
+    Reading a process's PSS walks its page tables: about 10 ms for 700 MiB, in the kernel, on
+    one of the machine's cores, while it holds the process's memory map. A run it samples is
+    slower for it (a two-process sync on two cores the most), so it is never a timed run.
     """
 
     INTERVAL = 0.02
@@ -296,13 +305,18 @@ def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeR
         ]
         edited = folder / "edited.xlsx"
         steps.append((SYNC_EDITED, _sync_cmd(edited, now)))
+        sampled = folder / "sampled.xlsx"  # a copy the memory of a sync is measured on, in a run of its own
         for name, cmd in steps:
             if name == SYNC_EDITED:
                 measure(_self("edit", str(synced), str(edited)))
+            if name in (SYNC_FIRST, SYNC_EDITED):
+                shutil.copyfile(synced if name == SYNC_FIRST else edited, sampled)
             before = synced.stat().st_mtime_ns
             run = measure(cmd)
             if name == SYNC_NOOP and synced.stat().st_mtime_ns != before:
                 raise RuntimeError(f"the no-op sync rewrote {synced}:\n{run.output}")
+            if name in (SYNC_FIRST, SYNC_NOOP, SYNC_EDITED):  # the syncs fork helpers: their memory together
+                run.footprint_mib = measure(_sync_cmd(synced if name == SYNC_NOOP else sampled, now), footprint=True).footprint_mib
             runs[name].append(run)
             together = f" ({run.footprint_mib:.0f} MiB with its helpers)" if run.footprint_mib is not None else ""
             print(f"[{cases} cases] run {i + 1}/{repeat} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB{together}", file=sys.stderr, flush=True)
