@@ -62,18 +62,6 @@ def supplier_key(name: str) -> str:
 
 
 @dataclass
-class _Supplier:
-    name: str
-    orders: int = 0
-    months: set[str] | None = None
-    cases: int = 0
-    outside: int = 0
-    open: int = 0
-    overdue: int = 0
-    categories: Counter[str] | None = None
-
-
-@dataclass
 class Orders:
     """One supplier's orders in the Orders tab: how many, and in which months (YYYY-MM)."""
 
@@ -185,25 +173,23 @@ def scorecard(
     """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval,
     worst first. `counted` is the tally of the cases, `orders` the order book they were counted with."""
     shown = _spellings(counted, master)
-    suppliers: dict[str, _Supplier] = {}
+    suppliers: dict[str, tuple[str, int, SupplierCases]] = {}  # supplier_key -> (name shown, orders, cases)
     for key, o in orders.items():
-        suppliers[key] = _Supplier(name=shown.get(key, o.name), orders=o.orders, months=o.months)
+        suppliers[key] = (shown.get(key, o.name), o.orders, counted.suppliers.get(key) or SupplierCases())
     for key, c in counted.suppliers.items():
-        s = suppliers.get(key)
-        if s is None:
-            s = suppliers[key] = _Supplier(name=shown[key])
-        s.cases, s.outside, s.open, s.overdue, s.categories = c.cases, c.outside, c.open, c.overdue, c.categories
+        if key not in suppliers:
+            suppliers[key] = (shown[key], 0, c)
 
-    total_cases = sum(s.cases for s in suppliers.values() if s.orders)
-    total_orders = sum(s.orders for s in suppliers.values())
+    total_cases = sum(c.cases for _, n, c in suppliers.values() if n)
+    total_orders = sum(n for _, n, _ in suppliers.values())
     overall = total_cases / total_orders if total_orders else math.nan
     w = _WORDS[lang]
     category_label = {c.key: (c.zh if lang == "zh" else c.key) for c in schemas()["cases"].by_key["category"].choices}
 
     body: list[tuple[tuple, list[Any]]] = []
-    for s in suppliers.values():
-        rate = s.cases / s.orders if s.orders else None
-        low, high = wilson(s.cases, s.orders) if s.orders else (None, None)
+    for name, n, c in suppliers.values():
+        rate = c.cases / n if n else None
+        low, high = wilson(c.cases, n) if n else (None, None)
         if rate is None:
             verdict = w["none"]
         elif low is not None and low > overall:
@@ -212,11 +198,11 @@ def scorecard(
             verdict = w["below"]
         else:
             verdict = ""
-        top = s.categories.most_common(1) if s.categories else []  # type: ignore[union-attr]
+        top = c.categories.most_common(1)
         top_name = category_label.get(top[0][0], top[0][0]) if top else None
-        top_share = round(top[0][1] / sum(s.categories.values()), 4) if top else None  # type: ignore[union-attr]
-        row = [None, s.name, s.orders or None, s.cases, _r(rate), _r(low), _r(high), verdict, s.open, s.overdue, top_name, top_share, s.outside or None]
-        sort_key = (rate is None, -(rate or 0.0), -s.cases, supplier_key(s.name))
+        top_share = round(top[0][1] / sum(c.categories.values()), 4) if top else None
+        row = [None, name, n or None, c.cases, _r(rate), _r(low), _r(high), verdict, c.open, c.overdue, top_name, top_share, c.outside or None]
+        sort_key = (rate is None, -(rate or 0.0), -c.cases, supplier_key(name))
         body.append((sort_key, row))
     body.sort(key=lambda item: item[0])
     rows: list[list[Any]] = []
