@@ -74,11 +74,7 @@ class State:
         rows: list[list[Any]] = [[TITLE], ["section", "key", "value", "since", "note", "note_until"]]
         rows += [["setting", k, v] for k, v in sorted(self.settings.items())]
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
-        cases, known = self.cases, self.entries
-        entries = []
-        for case_id in sorted(cases):
-            made = known.get(case_id)
-            entries.append(made[1] if made is not None and made[0] is cases[case_id] else self.entry(case_id))
+        entries = [self.entry(case_id) for case_id in sorted(self.cases)]
         packed = [e for e in entries if type(e) is str]
         rows += [["cases", "\n".join(packed[i : i + CASES_PER_CELL])] for i in range(0, len(packed), CASES_PER_CELL)]
         rows += [e for e in entries if type(e) is not str]
