@@ -52,7 +52,13 @@ def _wait_for(predicate: Any, timeout: float = 3.0) -> bool:
 # -- auth and transport ------------------------------------------------------
 
 
-def test_token_flow_hits_fake_token_endpoint_and_nothing_leaves_loopback(fake: FakeSheets, gc: gspread.Client) -> None:
+def test_token_flow_hits_fake_token_endpoint_and_nothing_leaves_loopback(
+    fake: FakeSheets, gc: gspread.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # google-auth may look up the service account's allowedLocations in a background thread
+    # after fetching a token (always in 2.6x before 2.63, behind this switch since). Turn the
+    # look-up on, so that the test sees it is routed to loopback like every other request.
+    monkeypatch.setenv("GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_LOOKUP_ENABLED", "true")
     sid = fake.create_spreadsheet("Tracker", {"Sheet1": [["SN"]]})
 
     sh = gc.open_by_key(sid)
@@ -66,8 +72,7 @@ def test_token_flow_hits_fake_token_endpoint_and_nothing_leaves_loopback(fake: F
     email = issued["client_email"]
     assert email.endswith(".iam.gserviceaccount.com")
 
-    # google-auth looks up allowedLocations in a background thread after the
-    # token fetch; it must land here too.
+    # The allowedLocations look-up must land here too.
     assert _wait_for(lambda: fake.allowed_locations_log)
     assert fake.allowed_locations_log[0] == f"/v1/projects/-/serviceAccounts/{email}/allowedLocations"
 
