@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import os
+import logging
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -18,11 +16,10 @@ from .errors import KakosheetError, UsageError
 
 if TYPE_CHECKING:
     from .backends import Backend
-    from .sync import SyncReport
+    from .sync import SyncSummary
 
 EXIT_FINDINGS = 1
 MAX_CHANGE_LINES = 40
-_kept: list[Any] | None = None  # when the process ends right after the command: what its sync built, never freed
 
 
 class _Group(click.Group):
@@ -84,6 +81,12 @@ def main(ctx: click.Context, debug: bool) -> None:
     1 failure, 2 bad usage.
     """
     ctx.ensure_object(dict)["debug"] = debug
+    if debug:  # kakosheet's own log (how the work was run, why it fell back), not the libraries'
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger = logging.getLogger("kakosheet")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
 
 @main.command()
@@ -145,15 +148,24 @@ def _start_reading(backend: Backend) -> Any:
     prefetch = getattr(backend, "prefetch", None)
     if prefetch is not None:
         prefetch()
-    from .sync import sync
+    from .sync import Sync
     from .validate import prepare
 
     if prefetch is not None:
         prepare()
-    return sync
+    return Sync
 
 
-def _summary(result: SyncReport) -> None:
+def _run_sync(backend: Backend, now: datetime, **options: Any) -> SyncSummary:
+    """Run one sync of `backend`; what it built is kept for the ending program (see oneshot.py)."""
+    from . import oneshot
+
+    job = _start_reading(backend)(backend, now, **options)
+    oneshot.keep(job)
+    return job.run()
+
+
+def _summary(result: SyncSummary) -> None:
     verb = "would write" if result.dry_run else "wrote"
     click.echo(f"{result.workbook}: {'dry run ' if result.dry_run else ''}sync at {result.now.isoformat(timespec='minutes')}")
     read = ", ".join(f"{name} {n}" for name, n in result.rows_read.items())
@@ -195,8 +207,7 @@ def sync_command(
     backend = open_backend(
         book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open, credentials=credentials, deadline=deadline
     )
-    sync = _start_reading(backend)
-    result = sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step, keep=_kept)
+    result = _run_sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
     _summary(result)
     if dry_run:
         for line in result.changes[:MAX_CHANGE_LINES]:
@@ -214,8 +225,7 @@ def sync_command(
 def validate(book: str, now: str | None, credentials: str | None, deadline: float) -> None:
     """Print every finding in BOOK (.xlsx/.xlsm or gsheets://ID); write nothing. Exits 1 when there are findings."""
     backend = open_backend(book, credentials=credentials, deadline=deadline)
-    sync = _start_reading(backend)
-    result = sync(backend, _now(now), dry_run=True, keep=_kept)
+    result = _run_sync(backend, _now(now), dry_run=True)
     for finding in result.findings:
         click.echo(finding.line())
     total = sum(result.rows_read.values())
@@ -225,29 +235,7 @@ def validate(book: str, now: str | None, credentials: str | None, deadline: floa
 
 
 def run() -> None:
-    """The `kakosheet` program: run the command, then end the process at once.
+    """The `kakosheet` program: the command, then the process ends at once (see oneshot.py)."""
+    from . import oneshot
 
-    A sync of a large workbook builds millions of Python objects, and freeing them one by one, as
-    the sync returns and as the interpreter shuts down, takes about a second at 100,000 cases.
-    The program ends instead with its output flushed and its files closed (every command closes
-    what it opens), and the operating system takes the memory back in one go. For the same reason
-    the cycle collector never runs: a command makes few cycles and the process is short-lived.
-    Imported and called as `main`, the commands free what they build as usual.
-    """
-    global _kept
-    _kept = []
-    gc.disable()
-    try:
-        main()
-        code: Any = 0
-    except SystemExit as e:
-        code = e.code
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):  # what sys.exit("message") does
-        print(code, file=sys.stderr)
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # e.g. a reader that has gone away
-            stream.flush()
-    os._exit(code)
+    oneshot.run(main)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -26,9 +27,12 @@ NOTE_DAYS = 7
 _ID_KEY = re.compile(r".+-\d{6}\Z")  # what comes before an ID's number: PREFIX-YYYYMM
 
 
-@dataclass
+@dataclass(frozen=True)
 class Inputs:
-    tabs: dict[str, ParsedTab]  # schema key -> parsed tab, for the tabs the workbook has
+    """What a sync gives the engine: the tabs people fill in, parsed (Cases aside: its records are
+    evaluated in parts), the state as read, and the moment and zone of the sync."""
+
+    tabs: dict[str, ParsedTab]  # schema key -> parsed tab, for the tabs the workbook has, Cases aside
     state: State
     now: datetime
     tz: tzinfo
@@ -36,12 +40,12 @@ class Inputs:
     id_prefix: str = "AS"
 
 
-@dataclass(slots=True)
-class CaseView:
-    """A case as the reports see it."""
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What the summary tabs know of one case, made once per case by `evaluate`."""
 
     case_id: str
-    row: int
+    row: int  # 1-based row in the Cases tab
     supplier: str | None
     category: str | None
     status: str
@@ -49,17 +53,24 @@ class CaseView:
     reported_at: datetime | None
     flag: str | None  # ON_TRACK, DUE_SOON, OVERDUE or None when no clock runs
     overdue_by: timedelta | None
+    due: datetime | None  # when the current stage (or the whole cycle) is due
+    owner: str | None
     carrier: str | None
     region: str | None
 
 
-@dataclass
-class Result:
-    values: dict[str, list[dict[str, Any]]]  # tab key -> per record: engine field -> value
-    findings: list[Finding]
-    state: State
-    cases: list[CaseView] = field(default_factory=list)
-    new_ids: list[str] = field(default_factory=list)
+Event = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """One case evaluated: its engine cells, its facts for the reports, its state after this sync
+    (the prior state itself when nothing changed) and the events it adds to the audit log."""
+
+    cells: dict[str, Any]  # engine field -> value
+    facts: CaseFacts
+    state: CaseState
+    events: tuple[Event, ...] = ()
 
 
 def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
@@ -230,95 +241,89 @@ def choice_labels(choice_set: str) -> dict[str, str]:
     return {c.key: c.zh for c in choice_sets()[choice_set]}
 
 
-def _check_case_refs(tab: ParsedTab | None, known: set[str], findings: list[Finding]) -> None:
+def _case_refs(tab: ParsedTab | None, known: set[str]) -> list[Finding]:
+    """A finding for each record of `tab` naming a case the Cases tab does not have."""
     if tab is None:
-        return
-    for index, rec in enumerate(tab.records):
-        case_id = rec.get("case_id")
-        if case_id and case_id not in known:
-            f = tab.finding(index, "case_id", "unknown_case", f"{case_id} is not in the Cases tab; copy the ID from there")
-            findings.append(f)
-            tab.findings.append(f)
-            tab.invalid[index].add("case_id")
+        return []
+    return [
+        tab.finding(index, "case_id", "unknown_case", f"{rec['case_id']} is not in the Cases tab; copy the ID from there")
+        for index, rec in enumerate(tab.records)
+        if rec.get("case_id") and rec["case_id"] not in known
+    ]
 
 
-def run(inputs: Inputs) -> Result:
-    """What every engine cell of every tab should hold at `inputs.now`."""
-    cases = inputs.tabs.get("cases")
-    job = begin(inputs, IdFacts.of(cases) if cases is not None else None)
-    if cases is not None:
-        job.result.values["cases"], job.result.cases = case_values(job, cases, job.ids)
-    return finish(job, cases.findings if cases is not None else [])
+@dataclass(frozen=True)
+class Context:
+    """Everything that depends on all the cases at once, made by `prepare` before any case is
+    evaluated and never changed afterwards (a forked worker evaluates cases with its own copy)."""
+
+    inputs: Inputs
+    state: State  # the state as read, with the IDs issued by prepare: counters, notes, log
+    ids: tuple[str, ...]  # every Cases record's ID, in row order
+    new_ids: tuple[str, ...]
+    findings: tuple[Finding, ...]  # on other tabs' references to cases
+    reships: dict[str, str]
+    decide: _Decisions
+
+
+def prepare(inputs: Inputs, facts: IdFacts) -> Context:
+    """Settle what needs every case at once: case IDs (from `facts`, what was read of the Cases
+    records), references to cases from other tabs, and the rules and time limits in force."""
+    state = inputs.state.copy()
+    state.settings["id_prefix"] = inputs.id_prefix
+    ids, new = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix)
+    known = set(ids)
+    refs = [f for key in ("reshipments", "communications") for f in _case_refs(inputs.tabs.get(key), known)]
+    return Context(
+        inputs, state, tuple(ids), tuple(new), tuple(refs), _latest_reships(inputs.tabs.get("reshipments")), _Decisions(_rules(inputs.tabs), _sla(inputs))
+    )
 
 
 @dataclass
-class Job:
-    """A run of the engine in steps, so that the records of the Cases tab can be worked through in
-    parts (each part by case_values, possibly in another process): begin, the parts, finish."""
+class Finished:
+    """The engine's result once every case was evaluated: the new state, every finding, and the
+    engine cells of the tabs other than Cases (tab key -> per record: field -> value)."""
 
-    inputs: Inputs
-    result: Result
-    ids: list[str] = field(default_factory=list)  # every Cases record's ID, in row order
-    reships: dict[str, str] = field(default_factory=dict)
-    decide: _Decisions | None = None
+    state: State
+    findings: list[Finding]
+    values: dict[str, list[dict[str, Any]]]
 
 
-def begin(inputs: Inputs, facts: IdFacts | None) -> Job:
-    """Everything that depends on all the cases at once: the state's copy, case IDs (from `facts`,
-    None when there is no Cases tab), references to cases from other tabs, rules and time limits."""
-    state = inputs.state.copy()
-    state.settings["id_prefix"] = inputs.id_prefix
-    job = Job(inputs, Result({}, [], state))
-    if facts is not None:
-        job.ids, job.result.new_ids = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix)
-        known = set(job.ids)
-        _check_case_refs(inputs.tabs.get("reshipments"), known, job.result.findings)
-        _check_case_refs(inputs.tabs.get("communications"), known, job.result.findings)
-        job.reships = _latest_reships(inputs.tabs.get("reshipments"))
-        job.decide = _Decisions(_rules(inputs.tabs), _sla(inputs))
-    return job
+def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list[Event], case_findings: list[Finding]) -> Finished:
+    """Put the cases' outcomes together: `changed` holds the state (and its entry in the state tab)
+    of each case whose state changed, `events` their events in row order, `case_findings` the
+    findings on the Cases records."""
+    state = ctx.state.copy()
+    state.update(changed)
+    for event in events:
+        state.record(*event)
+    live = set(ctx.ids)
+    for case_id in [i for i, c in state.cases.items() if not c.status and i not in live]:  # a note on a deleted row
+        del state.cases[case_id]
+    refs: dict[str, list[Finding]] = {}
+    for f in ctx.findings:
+        refs.setdefault(f.tab, []).append(f)
+    findings = list(case_findings) + list(ctx.findings)
+    values: dict[str, list[dict[str, Any]]] = {}
+    for key, tab in ctx.inputs.tabs.items():
+        findings.extend(tab.findings)
+        by_row = _notes_by_row([*tab.findings, *refs.get(tab.sheet.name, ())])
+        values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
+    findings = sorted(set(findings), key=lambda f: (f.tab, f.row, f.column, f.code, f.message))
+    return Finished(state, findings, values)
 
 
-def case_values(job: Job, cases: ParsedTab, ids: list[str]) -> tuple[list[dict[str, Any]], list[CaseView]]:
-    """The engine cells and the report's view of each record of `cases` (the whole Cases tab or a
-    part of it), whose IDs are `ids`. Updates the job's state for those cases only."""
-    state, now, lang, decide = job.result.state, job.inputs.now, job.inputs.lang, job.decide
-    assert decide is not None, "begin() was given no Cases records"
-    by_row: dict[int, list[str]] = {}
-    for f in cases.findings:
-        by_row.setdefault(f.row, []).append(f.cell_text())
-    rows, views = [], []
-    for index, (rec, case_id) in enumerate(zip(cases.records, ids, strict=True)):
-        out, view = _case(rec, case_id, cases.rows[index], state, decide, job.reships, now, lang)
-        notes = list(by_row.get(cases.rows[index], []))
-        kept = state.cases.get(case_id)
-        if kept and kept.note and kept.note_until and now < kept.note_until:
-            notes.append(kept.note)
-        out["validation_errors"] = "; ".join(notes) or None
-        rows.append(out)
-        views.append(view)
-    return rows, views
+def _notes_by_row(findings: list[Finding]) -> dict[int, list[str]]:
+    """The cell text of `findings` per row, each row's in one order: by column, then code."""
+    by_row: dict[int, list[Finding]] = {}
+    for f in findings:
+        by_row.setdefault(f.row, []).append(f)
+    return {row: [f.cell_text() for f in sorted(fs, key=finding_order)] for row, fs in by_row.items()}
 
 
-def finish(job: Job, case_findings: list[Finding]) -> Result:
-    """The result, once every Cases record went through case_values (`case_findings`: the findings
-    on all of them); the other tabs' engine cells are made here."""
-    result, state = job.result, job.result.state
-    findings = result.findings
-    if job.decide is not None:
-        live = set(job.ids)
-        for case_id in [i for i, c in state.cases.items() if not c.status and i not in live]:  # a note on a deleted row
-            del state.cases[case_id]
-    for key, tab in job.inputs.tabs.items():
-        findings.extend(tab.findings if key != "cases" else case_findings)
-        if key == "cases":
-            continue
-        by_row: dict[int, list[str]] = {}
-        for f in tab.findings:
-            by_row.setdefault(f.row, []).append(f.cell_text())
-        result.values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
-    findings[:] = sorted(set(findings), key=lambda f: (f.tab, f.row, f.column, f.code, f.message))
-    return result
+def finding_order(f: Finding) -> tuple[Any, ...]:
+    """The order of a row's findings, whoever found them: by column, then code."""
+    return (f.column, f.code, f.message)
 
 
 def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
@@ -361,28 +366,23 @@ class _Decisions:
         return found  # type: ignore[return-value]
 
 
-def _case(
-    rec: dict[str, Any],
-    case_id: str,
-    row: int,
-    state: State,
-    decide: _Decisions,
-    reships: dict[str, str],
-    now: datetime,
-    lang: str,
-) -> tuple[dict[str, Any], CaseView]:
-    status = rec.get("status") or "reported"
-    category, priority = rec.get("category"), rec.get("priority") or "normal"
-    rule = decide.rule(rec)
-    reported = rec.get("reported_at")
-    kept = state.cases.get(case_id)
-    if kept is not None and kept.status == status:
-        since = kept.since
+def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseState | None, row: int, findings: Sequence[Finding] = ()) -> CaseOutcome:
+    """One case at `ctx`'s moment: its engine cells, its facts, its state and its events. `prior` is
+    what the state knew of it; `findings` are those on its row (`row`). Reads `ctx` only: the same
+    case gives the same outcome in any process."""
+    now, decide = ctx.inputs.now, ctx.decide
+    status = record.get("status") or "reported"
+    category, priority = record.get("category"), record.get("priority") or "normal"
+    rule = decide.rule(record)
+    reported = record.get("reported_at")
+    events: tuple[Event, ...] = ()
+    if prior is not None and prior.status == status:
+        state, since = prior, prior.since
     else:
-        since = reported if (kept is None or not kept.status) and status == "reported" and reported and reported <= now else now
-        if kept is not None and kept.status:
-            state.record(now, case_id, "status_changed", f"{kept.status} -> {status}")
-        state.cases[case_id] = CaseState(status, since, kept.note if kept else "", kept.note_until if kept else None)
+        since = reported if (prior is None or not prior.status) and status == "reported" and reported and reported <= now else now
+        if prior is not None and prior.status:
+            events = ((now, case_id, "status_changed", f"{prior.status} -> {status}"),)
+        state = CaseState(status, since, prior.note if prior else "", prior.note_until if prior else None)
 
     due: datetime | None = None
     limit_span: timedelta | None = None
@@ -415,27 +415,33 @@ def _case(
         if end >= reported:
             days_open = (end - reported) // ONE_DAY
 
-    out = {
+    notes = [f.cell_text() for f in sorted(findings, key=finding_order)] if findings else []
+    if state.note and state.note_until and now < state.note_until:
+        notes.append(state.note)
+    cells = {
         "case_id": case_id,
-        "suggested_party": _label("party", rule["party"], lang) if rule else None,
+        "suggested_party": _label("party", rule["party"], ctx.inputs.lang) if rule else None,
         "suggestion_basis": rule["basis"] if rule else None,
         "status_since": since,
         "stage_due_at": due,
         "overdue": overdue,
         "days_open": days_open,
-        "reship_status": reships.get(case_id),
+        "reship_status": ctx.reships.get(case_id),
+        "validation_errors": "; ".join(notes) or None,
     }
-    view = CaseView(  # by position, in field order: made once per case
+    facts = CaseFacts(  # by position, in field order: made once per case
         case_id,
         row,
-        rec.get("supplier"),
+        record.get("supplier"),
         category,
         status,
-        rec.get("responsible_party") or (rule["party"] if rule else None),
+        record.get("responsible_party") or (rule["party"] if rule else None),
         reported,
         flag,
         overdue_by,
-        rec.get("carrier"),
-        rec.get("region"),
+        due,
+        record.get("owner"),
+        record.get("carrier"),
+        record.get("region"),
     )
-    return out, view
+    return CaseOutcome(cells, facts, state, events)

@@ -51,24 +51,20 @@ class State:
         self.log.append([at.isoformat(), case_id, event, detail])
 
     def entry(self, case_id: str) -> Entry:
-        """The case as the tab keeps it: "ID status since" packed with others in a cell, or a row
-        of its own when it carries a note or its status or ID holds a space."""
+        """The case as the tab keeps it (see make_entry), made again only when the case changed."""
         c = self.cases[case_id]
         known = self.entries.get(case_id)
         if known is not None and known[0] is c:
             return known[1]
-        made: Entry
-        if c.note or not _status_token(c.status) or not _token(case_id):
-            made = ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""]
-        else:
-            made = f"{case_id} {c.status} {c.since.isoformat()}"
+        made = make_entry(case_id, c)
         self.entries[case_id] = (c, made)
         return made
 
-    def take(self, entries: dict[str, Entry]) -> None:
-        """Set cases from their entries (as `entry` makes them, e.g. in another process)."""
-        for entry in entries.values():
-            self._read_entry(entry)
+    def update(self, changed: dict[str, tuple[CaseState, Entry]]) -> None:
+        """Set cases with the entries made for them (by make_entry, or read by parse_entry)."""
+        for case_id, known in changed.items():
+            self.cases[case_id] = known[0]
+            self.entries[case_id] = known
 
     def to_rows(self) -> list[list[Any]]:
         rows: list[list[Any]] = [[TITLE], ["section", "key", "value", "since", "note", "note_until"]]
@@ -108,15 +104,29 @@ class State:
         return state
 
     def _read_entry(self, entry: Entry) -> None:
-        """Set the case `entry` shows, and remember the entry (a line as it is, a row as `entry` makes it)."""
+        """Set the case `entry` shows, and remember the entry."""
+        case_id, c = parse_entry(entry)
+        self.cases[case_id] = c
         if type(entry) is str:
-            case_id, status, since = entry.split(" ")
-            c = self.cases[case_id] = CaseState(status, datetime.fromisoformat(since))
             self.entries[case_id] = (c, entry)
-            return
-        cells = [str(v) for v in entry]
-        until = datetime.fromisoformat(cells[5]) if cells[5] else None
-        self.cases[cells[1]] = CaseState(cells[2], datetime.fromisoformat(cells[3]), cells[4], until)
+
+
+def make_entry(case_id: str, c: CaseState) -> Entry:
+    """The case as the tab keeps it: "ID status since" packed with others in a cell, or a row of
+    its own when it carries a note or its status or ID holds a space."""
+    if c.note or not _status_token(c.status) or not _token(case_id):
+        return ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""]
+    return f"{case_id} {c.status} {c.since.isoformat()}"
+
+
+def parse_entry(entry: Entry) -> tuple[str, CaseState]:
+    """The case ID and state an entry shows (a packed line, or a row's first six cells)."""
+    if type(entry) is str:
+        case_id, status, since = entry.split(" ")
+        return case_id, CaseState(status, datetime.fromisoformat(since))
+    cells = [str(v) for v in entry]
+    until = datetime.fromisoformat(cells[5]) if cells[5] else None
+    return cells[1], CaseState(cells[2], datetime.fromisoformat(cells[3]), cells[4], until)
 
 
 @functools.lru_cache(maxsize=64)  # the few statuses, looked at for every case

@@ -1,57 +1,45 @@
-"""One sync: read the workbook, validate, run the engine, write back only what changed.
+"""One sync: plan what to write, apply it, then act.
 
-The orchestration lives here and nowhere else: backends move tables, the engine and report
-decide, the CLI prints.
+The orchestration lives here and nowhere else: backends move tables, the engine and the reports
+decide, diff.py compares, parallel.py decides how the Cases records are worked through, the CLI
+prints. A sync first plans (reads the workbook, validates, evaluates every case once, renders
+the summary tabs, compares: the patch, and the actions to take once it is written), then applies
+the patch in one go, and only after the write succeeded carries out the actions. When the
+workbook was saved by someone else meanwhile, the plan is made again; no action has run yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-import pickle
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import engine, report
+from . import engine, parallel, pipeline
 from .backends.base import Backend
-from .backends.forked import Forked
+from .diff import MAX_CHANGES_KEPT, Change, Diff, Frame, diff_rows, frame, same_grid
 from .errors import TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
-from .patch import ApplyResult, GeneratedTab, Patch, RowRef, RowWrite, TabPatch
+from .parallel import Execution
+from .patch import ApplyResult, GeneratedTab, Patch
 from .schema import TabSchema, norm_label, schemas
 from .state import State
-from .table import Sheet, canonical, find_header, same_value
+from .table import Sheet, find_header
 from .template import STATE_TAB
-from .validate import ParsedTab, parse_tab, read_ids, record_rows
+from .validate import ParsedTab, parse_tab, record_rows
 
 Progress = Callable[[str], None]
-MAX_CHANGES_KEPT = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One cell (or tab) a sync changes; formatted only when shown."""
-
-    tab: str
-    row: int  # 1-based row, 0 for a whole tab
-    col: int  # 0-based column
-    key: str  # field key, or what happened to the tab
-    old: Any = None
-    new: Any = None
-
-    def __str__(self) -> str:
-        if not self.row:
-            return f"{self.tab}: {self.key}"
-        return f"{self.tab}!{column_letter(self.col)}{self.row} {self.key}: {_show(self.old)} -> {_show(self.new)}"
+MAX_ATTEMPTS = 3
 
 
 @dataclass
-class SyncReport:
+class SyncSummary:
+    """What one sync did, for the person or program that ran it."""
+
     workbook: str
     now: datetime
     rows_read: dict[str, int] = field(default_factory=dict)  # tab name -> records read
@@ -65,6 +53,26 @@ class SyncReport:
     written: bool = False
     dry_run: bool = False
     applied: ApplyResult | None = None
+    actions_done: list[str] = field(default_factory=list)  # what the actions taken after the write did
+
+
+class Action(Protocol):
+    """Something with a side effect (a message sent) that a sync does only once the workbook was written."""
+
+    def run(self) -> str:
+        """Do it; say what was done, in a line."""
+        ...
+
+
+@dataclass
+class Plan:
+    """A sync worked out but not yet written: the summary, the patch, the actions to take after the
+    write, and what it was made from (`built`, kept only by a program about to end)."""
+
+    summary: SyncSummary
+    patch: Patch
+    actions: list[Action] = field(default_factory=list)
+    built: tuple[Any, ...] = ()
 
 
 def find_tab(sheets: dict[str, Sheet], schema: TabSchema) -> Sheet | None:
@@ -98,118 +106,6 @@ def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]
     return out
 
 
-def _tab_patch(parsed: ParsedTab, wanted: list[dict[str, Any]], tz: tzinfo, lang: str, report_: SyncReport) -> TabPatch:
-    patch, targets = _patch_frame(parsed, wanted, lang, report_)
-    _row_writes(patch.rows, parsed, wanted, targets, tz, report_)
-    return patch
-
-
-def _patch_frame(parsed: ParsedTab, wanted: list[dict[str, Any]], lang: str, report_: SyncReport) -> tuple[TabPatch, list[tuple[str, int]]]:
-    """The patch of a tab, without rows yet: where each engine field goes (a column added for a
-    field the header lacks), and the (field, column) of each value in `wanted`."""
-    sheet, header, tab = parsed.sheet, parsed.header, parsed.schema
-    engine_fields = [f for f in tab.engine_fields if f.key in wanted[0]] if wanted else list(tab.engine_fields)
-    columns: dict[str, int] = {}
-    new_headers: dict[int, str] = {}
-    next_col = sheet.width
-    lang_label = {f.key: f.label(lang) for f in tab.fields}
-    for f in tab.engine_fields:
-        if f.key in header.columns:
-            columns[f.key] = header.columns[f.key]
-        elif f in engine_fields:
-            columns[f.key] = next_col
-            new_headers[next_col] = lang_label[f.key]
-            next_col += 1
-    patch = TabPatch(
-        tab=sheet.name,
-        header_row=header.row,
-        id_column=header.columns.get(tab.id_field) if tab.id_field else None,
-        engine_columns={c: sheet.cell(header.row, c) for k, c in columns.items() if c not in new_headers},
-        new_headers=new_headers,
-    )
-    report_.cells_changed += len(new_headers)
-    return patch, [(key, columns[key]) for key in (wanted[0] if wanted else ())]
-
-
-def _row_writes(
-    out: list[RowWrite], parsed: ParsedTab, wanted: list[dict[str, Any]], targets: list[tuple[str, int]], tz: tzinfo, report_: SyncReport,
-    duplicated: frozenset[str] = frozenset(),
-) -> None:
-    """Append to `out` the cells of each record of `parsed` that differ from `wanted`; a record's ID
-    names its row unless it is one of `duplicated` (IDs more than one row carried when read)."""
-    sheet = parsed.sheet
-    changes = report_.changes
-    room = MAX_CHANGES_KEPT - len(changes)  # changes still kept for the report
-    sheet_rows = sheet.rows
-    id_key = parsed.schema.id_field
-    cells_changed = 0
-    for index, want in enumerate(wanted):
-        row = parsed.rows[index]
-        current = sheet_rows[row - 1]
-        width = len(current)
-        cells = {}
-        for key, col in targets:
-            new = want[key]
-            if type(new) is datetime:
-                new = new.astimezone(tz).replace(tzinfo=None, microsecond=0)
-            old = current[col] if col < width else None
-            if old is None or old == "":
-                if new is None or new == "":
-                    continue
-            elif old == new or same_value(old, new):
-                continue
-            cells[col] = new
-            if room > 0:
-                room -= 1
-                changes.append(Change(sheet.name, row, col, key, old, new))
-        if cells:
-            case_id = parsed.records[index].get(id_key) if id_key else None
-            out.append(RowWrite(RowRef(row, case_id if case_id and case_id not in duplicated else None, current), cells))
-            cells_changed += len(cells)
-    report_.cells_changed += cells_changed
-
-
-def _show(value: Any) -> str:
-    value = canonical(value)
-    if value is None:
-        return "(blank)"
-    if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
-    if isinstance(value, (int, float)):
-        return str(value)
-    text = str(value)
-    return repr(text if len(text) <= 60 else text[:57] + "...")
-
-
-def _same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
-    """Whether `sheet` already shows `tab`, blanks and number forms aside (stops at the first difference)."""
-    if sheet is None or sheet.hidden != tab.hidden:
-        return False
-    old, new = _trimmed_rows(sheet.rows), _trimmed_rows(tab.rows)
-    if len(old) != len(new):
-        return False
-    return all(a == b or _canonical_row(a) == _canonical_row(b) for a, b in zip(old, new, strict=True))
-
-
-def _canonical_row(cells: list[Any]) -> list[Any]:
-    """A row's values in canonical form, without its trailing blanks."""
-    out = [canonical(v) for v in cells]
-    while out and out[-1] is None:
-        out.pop()
-    return out
-
-
-def _trimmed_rows(rows: list[list[Any]]) -> list[list[Any]]:
-    """`rows` without the blank rows at the end."""
-    end = len(rows)
-    while end and not _canonical_row(rows[end - 1]):
-        end -= 1
-    return rows[:end]
-
-
-MAX_ATTEMPTS = 3
-
-
 def sync(
     backend: Backend,
     now: datetime,
@@ -218,268 +114,162 @@ def sync(
     id_prefix: str | None = None,
     timezone: str | None = None,
     progress: Progress | None = None,
-    keep: list[Any] | None = None,
-) -> SyncReport:
+    execution: Execution | None = None,
+) -> SyncSummary:
     """Sync the workbook behind `backend` as of `now` (timezone-aware); write nothing when `dry_run`.
 
     Holds the backend's lock throughout. When someone saves the workbook between the read and
-    the write, the sync reads it again and redoes the work, up to MAX_ATTEMPTS times.
+    the write, the sync plans again from a new read, up to MAX_ATTEMPTS times. `execution` says
+    how a large Cases tab is worked through (default: in two processes from 20,000 records)."""
+    return Sync(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress, execution=execution).run()
 
-    `keep`, for a process that ends right after the sync without freeing its memory, receives
-    what the sync built (the tables read, the records, the engine's results) instead of their
-    being freed one object at a time as the sync returns; the cycle collector, paused during the
-    sync, then stays paused.
-    """
-    if now.tzinfo is None:
-        raise UsageError("now must carry a time zone, e.g. 2026-11-22T10:00:00+08:00")
-    with backend.locked(), _collector_paused(resume=keep is None):
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return _sync_once(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress, keep=keep)
-            except WorkbookChanged as e:
-                if attempt == MAX_ATTEMPTS:
-                    raise WriteConflict(f"{e}, {MAX_ATTEMPTS} times in a row; nothing was written, sync again when it is quiet") from e
-    raise AssertionError("unreachable")
+
+class Sync:
+    """One sync of one workbook: `run()` plans, applies and acts, and returns the summary. After it,
+    `plan` holds the last plan, with what it was made from."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        id_prefix: str | None = None,
+        timezone: str | None = None,
+        progress: Progress | None = None,
+        execution: Execution | None = None,
+    ):
+        if now.tzinfo is None:
+            raise UsageError("now must carry a time zone, e.g. 2026-11-22T10:00:00+08:00")
+        if timezone:
+            _timezone(timezone)
+        self.backend, self.now, self.dry_run = backend, now, dry_run
+        self.id_prefix, self.timezone = id_prefix, timezone
+        self.step: Progress = progress or (lambda _: None)
+        self.execution = execution or Execution()
+        self.plan: Plan | None = None
+
+    def run(self) -> SyncSummary:
+        with self.backend.locked(), collector_paused():
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                self.plan = None  # what an earlier attempt built is let go before the next read
+                plan = self.plan = self.make_plan()
+                try:
+                    self.apply(plan)
+                    break
+                except WorkbookChanged as e:
+                    if attempt == MAX_ATTEMPTS:
+                        raise WriteConflict(f"{e}, {MAX_ATTEMPTS} times in a row; nothing was written, sync again when it is quiet") from e
+            if not self.dry_run:
+                for action in plan.actions:
+                    plan.summary.actions_done.append(action.run())
+            self.step("done")
+        return plan.summary
+
+    def apply(self, plan: Plan) -> None:
+        """Write the plan's patch (unless a dry run, or nothing changed)."""
+        if self.dry_run or plan.patch.is_empty():
+            return
+        self.step("writing")
+        plan.summary.applied = self.backend.apply(plan.patch)
+        plan.summary.written = True
+
+    def make_plan(self) -> Plan:
+        """Read the workbook and work out everything the sync writes, without writing."""
+        backend, now, step = self.backend, self.now, self.step
+        step("reading")
+        sheets = backend.read()
+        summary = SyncSummary(workbook=backend.describe(), now=now, dry_run=self.dry_run)
+
+        state_sheet = sheets.get(STATE_TAB)
+        state = State.from_rows(state_sheet.rows) if state_sheet else State()
+        if self.timezone:
+            state.settings["timezone"] = self.timezone
+        if state_sheet is None and not self.timezone:
+            state.settings["timezone"] = backend.default_timezone()
+        tz = _timezone(state.settings.get("timezone", "UTC"))
+        lang = state.settings.get("lang", "en")
+        prefix = (self.id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
+        if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 10:
+            raise UsageError(f"ID prefix {prefix!r} must be 1-10 letters or digits, starting with a letter")
+
+        step("validating")
+        tabs: dict[str, ParsedTab] = {}
+        header_findings: list[Finding] = []
+        cases: pipeline.CasesTab | None = None
+        for key, schema in schemas().items():
+            sheet = find_tab(sheets, schema)
+            if sheet is None:
+                if key == "cases":
+                    raise TabNotFound(f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`")
+                continue
+            header = find_header(sheet, schema)
+            if header is None:
+                if any(v is not None for r in sheet.rows for v in r):
+                    header_findings.append(Finding(sheet.name, 0, "", "no_header", f"no header row found in the first rows; put the column names ({', '.join(f.label_en for f in schema.user_fields[:4])}, ...) in row 1"))
+                continue
+            header_findings += _header_findings(sheet, schema, header)
+            if key == "cases":  # parsed in parts, once its IDs are settled
+                cases = pipeline.CasesTab.read(schema, sheet, header, record_rows(schema, sheet, header), tz)
+                summary.rows_read[sheet.name] = len(cases.rows)
+            else:
+                tabs[key] = parse_tab(schema, sheet, header, tz, now)
+                summary.rows_read[sheet.name] = len(tabs[key].records)
+
+        step("computing")
+        inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)
+        ctx = engine.prepare(inputs, cases.id_facts() if cases is not None else engine.IdFacts([], [], [], []))
+        patch = Patch()
+        if cases is None:
+            part = pipeline.empty_part(ctx)
+        else:
+            cases_frame = frame(cases.sheet, cases.header, cases.schema, lang)
+            work = functools.partial(pipeline.work_through, ctx, cases, cases_frame, cases.duplicated())
+            # room for the second process: the backend lets go of what it can read again, and gets it
+            # back (only what it let go) while the rest is made, when there is something to write
+            set_aside, take_back = getattr(backend, "set_aside", None), getattr(backend, "take_back", None)
+            part = parallel.run(work, len(cases.rows), self.execution, before_fork=set_aside)
+            if take_back is not None and part.diff.writes and not self.dry_run:
+                take_back()
+            _add_tab_patch(patch, summary, cases_frame, cases.sheet, part.diff)
+        finished = engine.finish(ctx, part.changed, part.events, part.findings)
+        finished.state.settings["last_sync"] = now.isoformat()
+        summary.findings = sorted(set(finished.findings + header_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
+        summary.new_ids = list(ctx.new_ids)
+        summary.overdue, summary.due_soon = part.flags["OVERDUE"], part.flags["DUE_SOON"]
+
+        for key, parsed in tabs.items():
+            tab_frame = frame(parsed.sheet, parsed.header, parsed.schema, lang)
+            wanted = finished.values[key]
+            _add_tab_patch(patch, summary, tab_frame, parsed.sheet, diff_rows(parsed.sheet, parsed.rows, [None] * len(wanted), wanted, tab_frame.targets, tz))
+        setting = pipeline.setting(inputs)
+        generated = [r.render(setting, summary.findings) for r in part.reports]
+        generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))
+        for gen in generated:
+            if not same_grid(sheets.get(gen.name), gen):
+                patch.generated.append(gen)
+                summary.tabs_rewritten.append(gen.name)
+                summary.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows)"))
+        return Plan(summary, patch, [], built=(sheets, tabs, cases, ctx, part, finished, generated))
+
+
+def _add_tab_patch(patch: Patch, summary: SyncSummary, tab_frame: Frame, sheet: Sheet, diff: Diff) -> None:
+    """Add to `patch` the writes of `diff` in the tab of `tab_frame`, and count them in `summary`."""
+    summary.cells_changed += diff.cells + len(tab_frame.new_headers)
+    summary.changes += diff.changes[: max(0, MAX_CHANGES_KEPT - len(summary.changes))]
+    if diff.writes or tab_frame.new_headers:
+        patch.tabs.append(tab_frame.patch(diff.row_writes(sheet)))
 
 
 @contextlib.contextmanager
-def _collector_paused(resume: bool = True) -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector for one sync: a large workbook is millions of live objects and
-    few cycles, and each full collection would walk all of them again. It runs as before afterwards,
-    unless not `resume`: in a process about to end, its first collection (over every object the
-    sync made, a third of a second at 100,000 cases) would be wasted."""
+    few cycles, and each full collection would walk all of them again. It runs as before afterwards
+    (a program that never collects keeps it off: see oneshot.py)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled and resume:
+        if was_enabled:
             gc.enable()
-
-
-def _sync_once(
-    backend: Backend,
-    now: datetime,
-    *,
-    dry_run: bool,
-    id_prefix: str | None,
-    timezone: str | None,
-    progress: Progress | None,
-    keep: list[Any] | None = None,
-) -> SyncReport:
-    step = progress or (lambda _: None)
-    step("reading")
-    sheets = backend.read()
-    result = SyncReport(workbook=backend.describe(), now=now, dry_run=dry_run)
-
-    state_sheet = sheets.get(STATE_TAB)
-    state = State.from_rows(state_sheet.rows) if state_sheet else State()
-    if timezone:
-        _timezone(timezone)
-        state.settings["timezone"] = timezone
-    if state_sheet is None and not timezone:
-        state.settings["timezone"] = backend.default_timezone()
-    tz = _timezone(state.settings.get("timezone", "UTC"))
-    lang = state.settings.get("lang", "en")
-    prefix = (id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
-    if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 10:
-        raise UsageError(f"ID prefix {prefix!r} must be 1-10 letters or digits, starting with a letter")
-
-    step("validating")
-    all_schemas = schemas()
-    tabs: dict[str, ParsedTab] = {}
-    extra_findings: list[Finding] = []
-    cases: _CasesPlan | None = None
-    for key, tab in all_schemas.items():
-        sheet = find_tab(sheets, tab)
-        if sheet is None:
-            if key == "cases":
-                raise TabNotFound(f"{backend.describe()}: no {tab.name_en!r} tab (or {tab.name_zh!r}); add it or create a workbook with `kakosheet init`")
-            continue
-        header = find_header(sheet, tab)
-        if header is None:
-            if any(v is not None for r in sheet.rows for v in r):
-                extra_findings.append(Finding(sheet.name, 0, "", "no_header", f"no header row found in the first rows; put the column names ({', '.join(f.label_en for f in tab.user_fields[:4])}, ...) in row 1"))
-            continue
-        extra_findings += _header_findings(sheet, tab, header)
-        if key == "cases":  # parsed in parts below, once its IDs are settled
-            cases = _CasesPlan(tab, sheet, header, record_rows(tab, sheet, header))
-            result.rows_read[sheet.name] = len(cases.rows)
-            continue
-        tabs[key] = parse_tab(tab, sheet, header, tz, now)
-        result.rows_read[sheet.name] = len(tabs[key].records)
-
-    step("computing")
-    inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)
-    facts = cases.id_facts(tz) if cases else None
-    job = engine.begin(inputs, facts)
-    patch = Patch()
-    case_findings: list[Finding] = []
-    orders = report.order_book(tabs.get("orders"))
-    counted = report.Tally()
-    if cases is not None and facts is not None:
-        # room for the second process: the backend lets go of what it can read again, and gets it
-        # back (only what it let go) while the rest is made, when there is something to write
-        set_aside, take_back = getattr(backend, "set_aside", None), getattr(backend, "take_back", None)
-        cases_patch, counted, case_findings, tabs["cases"] = _work_through(cases, facts, job, orders, result, before_fork=set_aside)
-        if take_back is not None and cases_patch.rows and not dry_run:
-            take_back()
-        if cases_patch.rows or cases_patch.new_headers:
-            patch.tabs.append(cases_patch)
-    outcome = engine.finish(job, case_findings)
-    outcome.state.settings["last_sync"] = now.isoformat()
-    findings = sorted(set(outcome.findings + extra_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
-    result.findings, result.new_ids = findings, outcome.new_ids
-    result.overdue, result.due_soon = counted.overdue, counted.due_soon
-
-    for key, parsed in tabs.items():
-        if key == "cases":
-            continue
-        tab_patch = _tab_patch(parsed, outcome.values.get(key, []), tz, lang, result)
-        if tab_patch.rows or tab_patch.new_headers:
-            patch.tabs.append(tab_patch)
-    generated = [
-        report.scorecard(counted, orders, now, tz, lang, tabs.get("suppliers")),
-        report.problems(findings, now, tz, lang),
-        GeneratedTab(STATE_TAB, outcome.state.to_rows(), hidden=True, header_row=0),
-    ]
-    for gen in generated:
-        if not _same_grid(sheets.get(gen.name), gen):
-            patch.generated.append(gen)
-            result.tabs_rewritten.append(gen.name)
-            result.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows)"))
-
-    if not dry_run and not patch.is_empty():
-        step("writing")
-        result.applied = backend.apply(patch)
-        result.written = True
-    if keep is not None:
-        keep.append((sheets, tabs, state, outcome, patch, generated))
-    step("done")
-    return result
-
-
-@dataclass
-class _CasesPlan:
-    """The Cases tab as found, before it is parsed: `rows` are the rows holding a record."""
-
-    schema: TabSchema
-    sheet: Sheet
-    header: Any
-    rows: list[int]
-
-    def id_facts(self, tz: tzinfo) -> engine.IdFacts:
-        case_ids, raw_ids, reported = read_ids(self.schema, self.sheet, self.header, self.rows, tz)
-        return engine.IdFacts(self.rows, case_ids, reported, raw_ids)
-
-
-SPLIT_MIN_RECORDS = 20_000  # Cases records from which a second process works through the later ones
-SPLIT_SHARE = 0.55  # the share of the records the sync's own process works through
-
-
-def _work_through(
-    plan: _CasesPlan,
-    facts: engine.IdFacts,
-    job: engine.Job,
-    orders: dict[str, report.Orders],
-    report_: SyncReport,
-    before_fork: Callable[[], None] | None = None,
-) -> tuple[TabPatch, report.Tally, list[Finding], ParsedTab]:
-    """Parse the Cases records, run the engine on them and compare them with the sheet: the tab's
-    patch, the tally of the cases (counted with `orders`), the findings on them, and the records
-    parsed here.
-
-    A large tab is cut in two: a forked child (see backends/forked.py) works through the later
-    records with its own copy of everything, while this process works through the earlier ones
-    (`before_fork` is called first). What the child made comes back pickled, its changes to the
-    state too, and is added in row order, so the outcome is the one a single pass gives. Should
-    the child fail, this process works through its records too."""
-    count = Counter(facts.case_ids)
-    duplicated = frozenset(i for i, n in count.items() if i and n > 1)
-    cut = len(plan.rows)
-    child = None
-    if cut >= SPLIT_MIN_RECORDS and threading.active_count() == 1:  # forking with other threads running is not safe
-        if before_fork is not None:
-            before_fork()
-        cut = int(cut * SPLIT_SHARE)
-        child = Forked.start(lambda: [_child_part(plan, slice(cut, None), duplicated, job, orders)], lambda: 0)
-        if child is None:
-            cut = len(plan.rows)
-    try:
-        parsed, wanted, counted = _part(plan, slice(0, cut), job, orders)
-        patch, targets = _patch_frame(parsed, wanted, job.inputs.lang, report_)
-        _row_writes(patch.rows, parsed, wanted, targets, job.inputs.tz, report_, duplicated)
-        findings = parsed.findings
-        if child is not None:
-            made = _from_child(child, plan, job)
-            if made is None:  # the child failed: its records are worked through here
-                rest, wanted, more = _part(plan, slice(cut, None), job, orders)
-                _row_writes(patch.rows, rest, wanted, targets, job.inputs.tz, report_, duplicated)
-                findings = findings + rest.findings
-            else:
-                more_findings, more, writes, changes = made
-                findings = findings + more_findings
-                patch.rows += writes
-                report_.changes += changes[: MAX_CHANGES_KEPT - len(report_.changes)]
-                report_.cells_changed += sum(len(w.cells) for w in writes)
-            counted.add(more)
-    finally:
-        if child is not None:
-            child.discard()
-    return patch, counted, findings, parsed
-
-
-def _part(plan: _CasesPlan, part: slice, job: engine.Job, orders: dict[str, report.Orders]) -> tuple[ParsedTab, list[dict[str, Any]], report.Tally]:
-    """The records on rows `plan.rows[part]` parsed, what the engine wants in their cells, and their tally."""
-    inputs = job.inputs
-    parsed = parse_tab(plan.schema, plan.sheet, plan.header, inputs.tz, inputs.now, plan.rows[part])
-    ids = job.ids[part]
-    wanted, views = engine.case_values(job, parsed, ids)
-    state = job.result.state
-    for case_id in ids:  # their entries in the state tab, made here rather than all at once when it is written
-        state.entry(case_id)
-    return parsed, wanted, report.tally(views, orders, inputs.tz)
-
-
-def _child_part(plan: _CasesPlan, part: slice, duplicated: frozenset[str], job: engine.Job, orders: dict[str, report.Orders]) -> bytes:
-    """In the child: work through the records of `part`, and pickle what the parent needs of it.
-    Only the state's entries of these cases can change, and only its log grows."""
-    state = job.result.state
-    before, logged = dict(state.cases), len(state.log)
-    parsed, wanted, counted = _part(plan, part, job, orders)
-    scratch = SyncReport(workbook="", now=job.inputs.now)
-    writes: list[RowWrite] = []
-    _, targets = _patch_frame(parsed, wanted, job.inputs.lang, scratch)
-    _row_writes(writes, parsed, wanted, targets, job.inputs.tz, scratch, duplicated)
-    changed = {i: state.entry(i) for i in job.ids[part] if state.cases.get(i) is not before.get(i)}
-    return pickle.dumps(
-        (
-            parsed.findings,
-            counted,
-            [(w.ref.row, w.ref.case_id, w.cells) for w in writes],
-            [(c.tab, c.row, c.col, c.key, c.old, c.new) for c in scratch.changes],
-            changed,
-            state.log[logged:],
-        ),
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )
-
-
-def _from_child(child: Forked, plan: _CasesPlan, job: engine.Job) -> tuple[list[Finding], report.Tally, list[RowWrite], list[Change]] | None:
-    """What the child made, with its changes to the state applied to the job's; None when it failed."""
-    if child.wait() != 0:
-        return None
-    try:
-        findings, counted, writes, changes, changed, log = pickle.loads(b"".join(child.chunks()))
-    except Exception:  # noqa: BLE001  # a truncated file: this process works through those records
-        return None
-    state = job.result.state
-    state.take(changed)
-    state.log += log
-    sheet_rows = plan.sheet.rows
-    return (
-        findings,
-        counted,
-        [RowWrite(RowRef(row, case_id, sheet_rows[row - 1]), cells) for row, case_id, cells in writes],
-        [Change(*c) for c in changes],
-    )

@@ -17,7 +17,6 @@ LISTS_TAB = "_lists"
 STATE_TAB = "_kakosheet"
 SCORECARD_TAB = "Supplier Scorecard"
 PROBLEMS_TAB = "Problems"
-GENERATED_TABS = (SCORECARD_TAB, PROBLEMS_TAB)  # written whole by every sync
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Template:
     lists: dict[str, list[str]]  # choice list name -> labels offered in dropdowns
     instructions: list[str]
     state_rows: list[list[Any]] = field(default_factory=list)
-    generated: tuple[str, ...] = GENERATED_TABS
+    generated: tuple[str, ...] = ()  # the summary tabs, written whole by every sync
 
     def placeholder(self, name: str) -> str:
         """What a generated tab says before the first sync."""
@@ -122,4 +121,6 @@ def build(
     lists = {
         name: [c.label(lang) if lang == "zh" else c.key for c in choices] for name, choices in choice_sets().items()
     }
-    return Template(lang=lang, tabs=tabs, lists=lists, instructions=instructions(lang), state_rows=state.to_rows())
+    from .reports import tab_names  # the reports read the engine, which reads the defaults here
+
+    return Template(lang=lang, tabs=tabs, lists=lists, instructions=instructions(lang), state_rows=state.to_rows(), generated=tab_names(lang))

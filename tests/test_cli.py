@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import write_book
 
+from kakosheet import cli
 from kakosheet.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,15 +145,22 @@ def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path) 
     assert r.returncode == 2 and "Missing argument 'BOOK'" in r.stderr
 
 
-def test_a_sync_can_keep_what_it_built_for_a_process_about_to_end(tmp_path: Path) -> None:
-    from conftest import NOW as now
+def test_the_program_keeps_what_its_sync_built_and_never_collects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kakosheet import oneshot
+    from kakosheet.sync import Sync
 
-    from kakosheet.backends.xlsx import XlsxBackend
-    from kakosheet.sync import sync
-
-    kept: list[object] = []
+    book = write_book(tmp_path / "b.xlsx", cases=5)
+    ended: list[int] = []
+    monkeypatch.setattr(sys, "argv", ["kakosheet", "sync", str(book), "--now", "2026-11-22T10:00:00+00:00"])
+    monkeypatch.setattr(os, "_exit", ended.append)  # the test process goes on: see what the program left
     try:
-        result = sync(XlsxBackend(write_book(tmp_path / "b.xlsx", cases=5)), now, keep=kept)
+        cli.run()
+        assert ended == [0]
+        assert not gc.isenabled()
+        (job,) = oneshot._kept or []
+        assert isinstance(job, Sync) and job.plan is not None and job.plan.summary.written and job.plan.built
     finally:
-        gc.enable()  # left paused for a process about to end
-    assert result.written and len(kept) == 1
+        oneshot._kept = None
+        gc.enable()
+    oneshot.keep(object())  # outside the program, nothing is kept
+    assert oneshot._kept is None

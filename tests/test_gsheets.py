@@ -16,9 +16,9 @@ from kakosheet import sample, template
 from kakosheet.backends.gsheets import GSheetsBackend
 from kakosheet.backends.gsheets_transport import ENDPOINT_ENV
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.report import SCORECARD
 from kakosheet.sync import sync
 from kakosheet.table import canonical
+from kakosheet.template import SCORECARD_TAB as SCORECARD
 
 EMAIL = "kakosheet-test@fake-project.iam.gserviceaccount.com"
 

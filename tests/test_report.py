@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from conftest import NOW, case, memory_book
 
-from kakosheet.engine import CaseView
-from kakosheet.report import SCORECARD, Orders, supplier_key, tally, wilson
+from kakosheet.engine import CaseFacts
+from kakosheet.reports.scorecard import Orders, supplier_key, tally, wilson
 from kakosheet.sync import sync
+from kakosheet.template import SCORECARD_TAB as SCORECARD
 
 
 def scorecard_rows(book) -> list[dict]:
@@ -82,8 +83,8 @@ def test_tallies_of_parts_add_up_to_the_tally_of_all() -> None:
     statuses = ["reported", "investigating", "closed", "cancelled", "completed"]
     flags = ["OVERDUE", "DUE_SOON", "ON_TRACK", None]
     views = [
-        CaseView(f"AS-202611-{i:05d}", i + 2, suppliers[i % 6], ["lost", "wrong_item", None][i % 3], statuses[i % 5], None,
-                 datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None)
+        CaseFacts(f"AS-202611-{i:05d}", i + 2, suppliers[i % 6], ["lost", "wrong_item", None][i % 3], statuses[i % 5], None,
+                  datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None, None, None)
         for i in range(60)
     ]
     orders = {supplier_key("Acme"): Orders("Acme", 100, {"2026-10"}), supplier_key("Cargo"): Orders("Cargo", 0, {"2026-09"})}

@@ -18,13 +18,13 @@ import pytest
 from conftest import NOW, case, memory_book, write_book
 
 from kakosheet import engine
-from kakosheet import sync as sync_module
 from kakosheet.backends import forked
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.parallel import Execution
 from kakosheet.schema import schemas
 from kakosheet.state import State
-from kakosheet.sync import SyncReport, sync
+from kakosheet.sync import SyncSummary, sync
 from kakosheet.table import Sheet, find_header
 from kakosheet.validate import parse_tab, read_ids, record_rows
 
@@ -107,27 +107,27 @@ def _edit(book: MemoryBackend, rng: random.Random) -> None:
     del rows[len(rows) // 2]
 
 
-def _report(result: SyncReport) -> tuple[Any, ...]:
+def _report(result: SyncSummary) -> tuple[Any, ...]:
     return (
         result.rows_read, result.new_ids, result.findings, [str(c) for c in result.changes], result.cells_changed,
         result.tabs_rewritten, result.overdue, result.due_soon,
     )
 
 
-def _two_syncs(monkeypatch: pytest.MonkeyPatch, split_at: int) -> tuple[MemoryBackend, list[tuple[Any, ...]]]:
-    monkeypatch.setattr(sync_module, "SPLIT_MIN_RECORDS", split_at)
+def _two_syncs(split_at: int) -> tuple[MemoryBackend, list[tuple[Any, ...]]]:
+    run = Execution(split_min=split_at)
     rng = random.Random(7)
     book = memory_book(_messy_cases(rng), orders=ORDERS)
-    reports = [_report(sync(book, NOW))]
+    reports = [_report(sync(book, NOW, execution=run))]
     _edit(book, rng)
-    reports.append(_report(sync(book, NOW + timedelta(days=3, hours=5))))
+    reports.append(_report(sync(book, NOW + timedelta(days=3, hours=5), execution=run)))
     return book, reports
 
 
 def test_two_processes_give_the_workbook_and_report_one_gives(monkeypatch: pytest.MonkeyPatch) -> None:
-    one, one_reports = _two_syncs(monkeypatch, split_at=10**9)
+    one, one_reports = _two_syncs(split_at=10**9)
     spy = ForkSpy(monkeypatch)
-    two, two_reports = _two_syncs(monkeypatch, split_at=SPLIT_AT)
+    two, two_reports = _two_syncs(split_at=SPLIT_AT)
     assert len(spy.started) == 2 and all(child.status == 0 for child in spy.started)  # each sync forked, and its child did its part
     assert two_reports == one_reports
     assert two.sheets == one.sheets  # every tab, the state (its log of status changes and new IDs) too
@@ -135,9 +135,9 @@ def test_two_processes_give_the_workbook_and_report_one_gives(monkeypatch: pytes
 
 
 def test_a_child_that_dies_leaves_its_part_to_the_sync(monkeypatch: pytest.MonkeyPatch) -> None:
-    one, one_reports = _two_syncs(monkeypatch, split_at=10**9)
+    one, one_reports = _two_syncs(split_at=10**9)
     spy = ForkSpy(monkeypatch, kill=True)
-    two, two_reports = _two_syncs(monkeypatch, split_at=SPLIT_AT)
+    two, two_reports = _two_syncs(split_at=SPLIT_AT)
     assert len(spy.started) == 2 and all(child.status == -signal.SIGKILL for child in spy.started)
     assert two_reports == one_reports
     assert two.sheets == one.sheets
@@ -145,8 +145,7 @@ def test_a_child_that_dies_leaves_its_part_to_the_sync(monkeypatch: pytest.Monke
 
 def test_small_tabs_are_worked_through_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = ForkSpy(monkeypatch)
-    monkeypatch.setattr(sync_module, "SPLIT_MIN_RECORDS", CASES + 100)
-    sync(memory_book(_messy_cases(random.Random(1))), NOW)
+    sync(memory_book(_messy_cases(random.Random(1))), NOW, execution=Execution(split_min=CASES + 100))
     assert spy.started == []
 
 
@@ -165,11 +164,10 @@ def test_a_split_xlsx_sync_sets_the_sheet_xml_aside_and_gives_the_same_file(tmp_
     monkeypatch.setattr(XlsxBackend, "_unpack", unpack)
     spy = ForkSpy(monkeypatch)
     for name, split_at in (("one", 10**9), ("two", SPLIT_AT)):
-        monkeypatch.setattr(sync_module, "SPLIT_MIN_RECORDS", split_at)
         path = shutil.copy(source, tmp_path / f"{name}.xlsx")
         backend = XlsxBackend(path, backups=0)
         backend.prefetch()  # as the program does: the read keeps the sheet's XML for the write
-        sync(backend, NOW)
+        sync(backend, NOW, execution=Execution(split_min=split_at))
         files[name] = Path(path).read_bytes()
     assert len(spy.started) == 1 and spy.started[0].status == 0
     assert unpacked == [True]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from conftest import NOW
 
-from kakosheet.state import CASES_PER_CELL, CaseState, State
+from kakosheet.state import CASES_PER_CELL, CaseState, State, parse_entry
 
 
 def test_many_cases_pack_into_few_cells_and_read_back_exactly() -> None:
@@ -45,7 +45,8 @@ def test_an_entry_is_made_again_only_when_its_case_changes() -> None:
     assert State.from_rows(state.to_rows()) == state
     assert state.entry("AS-202611-00002") == f"AS-202611-00002 closed {NOW.isoformat()}"
     assert state.entry("AS-202611-00003")[0] == "case"  # a note: a row of its own
-    # what another process made of its cases, taken as entries, gives the same state and tab
+    # what another process made of its cases, sent as entries and read back, gives the same state and tab
     other = read.copy()
-    other.take({case_id: state.entry(case_id) for case_id in ("AS-202611-00002", "AS-202611-00003", "AS-202611-00009")})
+    sent = [state.entry(case_id) for case_id in ("AS-202611-00002", "AS-202611-00003", "AS-202611-00009")]
+    other.update({case_id: (c, entry) for entry in sent for case_id, c in [parse_entry(entry)]})
     assert other == state and other.to_rows() == state.to_rows()

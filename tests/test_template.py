@@ -21,6 +21,7 @@ from kakosheet.backends.xlsx import ENGINE_FILL, XlsxBackend
 from kakosheet.coerce import coerce, to_choice
 from kakosheet.engine import DONE
 from kakosheet.errors import WorkbookExists
+from kakosheet.reports import tab_names
 from kakosheet.schema import Field, TabSchema, choice_sets, schemas
 from kakosheet.table import find_header
 from kakosheet.validate import ParsedTab, parse_tab
@@ -100,7 +101,7 @@ def keyed(f: Field, value: Any) -> Any:
 
 
 def test_tabs_named_in_the_language_with_hidden_machine_tabs(book: Book) -> None:
-    expected = [INSTRUCTIONS[book.lang]] + [s.name(book.lang) for s in user_tabs()] + list(template.GENERATED_TABS) + [template.LISTS_TAB, template.STATE_TAB]
+    expected = [INSTRUCTIONS[book.lang]] + [s.name(book.lang) for s in user_tabs()] + list(tab_names(book.lang)) + [template.LISTS_TAB, template.STATE_TAB]
     assert book.wb.sheetnames == expected
     states = {ws.title: ws.sheet_state for ws in book.wb.worksheets}
     assert states.pop(template.LISTS_TAB) == "hidden"

@@ -23,9 +23,11 @@ from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.backends.xlsx_sheet import PatchedSheet
 from kakosheet.errors import UnreadableWorkbook, WorkbookLocked, WorkbookNotWritable, WorkbookOpen, WriteConflict
 from kakosheet.patch import ApplyResult, Patch, RowRef, RowWrite, TabPatch
-from kakosheet.report import PROBLEMS, SCORECARD
+from kakosheet.reports import tab_names
 from kakosheet.schema import schemas
 from kakosheet.sync import sync
+from kakosheet.template import PROBLEMS_TAB as PROBLEMS
+from kakosheet.template import SCORECARD_TAB as SCORECARD
 
 ENGINE_LABELS = {f.label_en for s in schemas().values() for f in s.engine_fields}
 
@@ -35,7 +37,7 @@ def user_cells(path: Path) -> dict[tuple[str, str], object]:
     book = openpyxl.load_workbook(path)
     out = {}
     for ws in book.worksheets:
-        if ws.title in (SCORECARD, PROBLEMS, "_kakosheet"):
+        if ws.title in (*tab_names("en"), *tab_names("zh"), "_kakosheet"):
             continue
         header = [c.value for c in ws[1]]
         for row in ws.iter_rows():
