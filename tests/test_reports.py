@@ -1,0 +1,85 @@
+"""Every registered summary tab: parts merged in row order render as one pass over all cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from conftest import NOW, grid
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kakosheet.engine import CaseFacts
+from kakosheet.findings import Finding
+from kakosheet.reports import REPORTS, Setting, tab_names
+from kakosheet.schema import schemas
+from kakosheet.table import Sheet, find_header
+from kakosheet.template import build
+from kakosheet.validate import parse_tab
+
+SUPPLIERS = [None, "Acme", " acme ", "ＡＣＭＥ", "Bolt 义乌", "Cargo", "Nobody"]
+CATEGORIES = [None, "lost", "damaged", "wrong_item", "quality_defect"]
+STATUSES = ["reported", "responsibility_confirmed", "in_progress", "completed", "closed", "cancelled", "on_hold"]
+FLAGS = [None, "ON_TRACK", "DUE_SOON", "OVERDUE"]
+
+
+def _setting(lang: str) -> Setting:
+    orders = [
+        {"supplier": "Acme", "period": "2026-10", "orders": 120},
+        {"supplier": "ACME", "period": "2026-11", "orders": 80},
+        {"supplier": "Bolt 义乌", "period": "2026-11", "orders": 30},
+        {"supplier": "Cargo", "period": "2026-09", "orders": 0},
+    ]
+    suppliers = [{"supplier": "Bolt 义乌", "contact_email": "bolt@example.com"}]
+    tabs = {}
+    for key, records in (("orders", orders), ("suppliers", suppliers)):
+        sheet = Sheet(schemas()[key].name_en, grid(key, records))
+        header = find_header(sheet, schemas()[key])
+        assert header is not None
+        tabs[key] = parse_tab(schemas()[key], sheet, header, UTC, NOW)
+    return Setting(tabs, NOW, UTC, lang)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> list[CaseFacts]:
+    n = draw(st.integers(0, 40))
+    out = []
+    for i in range(n):
+        flag = draw(st.sampled_from(FLAGS))
+        late = timedelta(minutes=draw(st.integers(1, 60 * 24 * 20))) if flag == "OVERDUE" else None
+        reported = datetime(2026, 9, 1, tzinfo=UTC) + timedelta(hours=draw(st.integers(0, 24 * 85)))
+        out.append(
+            CaseFacts(
+                f"AS-202611-{i:05d}", i + 2, draw(st.sampled_from(SUPPLIERS)), draw(st.sampled_from(CATEGORIES)), draw(st.sampled_from(STATUSES)),
+                None, draw(st.sampled_from([reported, None])), flag, late, NOW - late if late else None,
+                draw(st.sampled_from([None, "王芳", "Li Wei"])), None, None,
+            )
+        )
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(facts=cases(), cuts=st.lists(st.integers(0, 40), max_size=4), lang=st.sampled_from(["en", "zh"]))
+def test_every_report_merged_from_parts_renders_as_one_pass(facts: list[CaseFacts], cuts: list[int], lang: str) -> None:
+    setting = _setting(lang)
+    findings = [Finding("Cases", 3, "Supplier (J)", "required", "missing; this column is required, fill it in")]
+    bounds = sorted({0, len(facts), *(min(c, len(facts)) for c in cuts)})
+    for report in REPORTS:
+        whole = report(setting)
+        whole.add(facts)
+        parts = []
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            part = report(setting)
+            part.add(facts[start:end])
+            parts.append(part)
+        merged = parts[0] if parts else report(setting)
+        for later in parts[1:]:
+            merged = merged.merge(later)
+        assert merged.render(setting, findings) == whole.render(setting, findings), report.__name__
+
+
+def test_the_template_has_a_placeholder_tab_for_every_report() -> None:
+    for lang in ("en", "zh"):
+        names = tab_names(lang)
+        assert len(set(names)) == len(REPORTS)
+        assert build(lang).generated == names
+    assert "逾期清单" in tab_names("zh") and "Overdue" in tab_names("en")
