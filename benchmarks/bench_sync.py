@@ -1,14 +1,23 @@
 """Time and peak memory of `kakosheet sync` on large workbooks, against plain openpyxl and calamine.
 
-For each size it writes a sample workbook with the library (not timed), then runs each step in a
-fresh subprocess and reads that child's own peak RSS:
+For each size and each kind of workbook it writes the workbook (not timed), then runs each step
+in a fresh subprocess and reads that child's own peak RSS:
 
-  openpyxl round trip  the naive sync: openpyxl loads the book, sets the engine cells of every case, saves
+  openpyxl round trip  the naive sync: openpyxl loads the book, sets the engine cells of every case
+                       (adding the engine columns a book lacks), saves
   calamine read        python-calamine reading every sheet to Python values (the floor of any read)
   sync (first)         `kakosheet sync` of a fresh copy: every case gets a new ID
   calamine read (synced) the same read of the synced copy, the baseline of the two resyncs
   sync (no-op)         `kakosheet sync` again on the synced copy, nothing edited, same --now
   sync (1% edited)     `kakosheet sync` after the status of 1% of the cases was changed
+
+The two kinds of workbook (--book):
+
+  sample      `kakosheet init --sample N`: kakosheet's own template, engine columns and all
+  xlsxwriter  a team's own log as Excel saves it (benchmarks/books.py): written by xlsxwriter with
+              shared strings, the English header labels, dates as date cells, a few hundred
+              distinct descriptions and products, unique order and tracking numbers, and no engine
+              columns, which the first sync adds
 
 Absolute seconds depend on the machine and its load; the ratios to the two baselines are the
 figures to compare between runs. "peak MiB" is the step's own process at its peak; "all MiB" is
@@ -16,55 +25,54 @@ what a sync and the processes it forks took together at their peak (Linux: the s
 PSS), measured in one more run of each sync step: sampling it slows the process sampled, so the
 timed runs are never sampled.
 
+--baseline-rev REV measures the syncs of another commit too, in the same run on the same
+workbooks: each sync step runs the old code and then the new (the other way round in every
+second repeat), and the table gives both medians and new/old. The commit is exported into
+OUT/old-code (see codes.py); the workbooks are written, and the baselines run, by the new code.
+
 Run from the project root with the dev environment:
 
-  python benchmarks/bench_sync.py                      # 10000 and 100000 cases
-  python benchmarks/bench_sync.py --cases 10000 --out /tmp/bench --repeat 3
+  python benchmarks/bench_sync.py                      # 10000 and 100000 cases, both kinds of workbook
+  python benchmarks/bench_sync.py --cases 10000 --book xlsxwriter --out /tmp/bench --repeat 3
+  python benchmarks/bench_sync.py --cases 100000 --repeat 3 --baseline-rev main
 
-It prints a table and writes OUT/results.json, which names the kakosheet measured (folder, hash of
-its code, git commit). It measures whatever `import kakosheet` finds; to measure one commit while the
-tree is being edited, put an export of it first on PYTHONPATH, with schemas/ and templates/ copied
-into its kakosheet/ folder.
+It prints a table per workbook and writes OUT/results.json, which names the kakosheet measured
+(folder, hash of its code, git commit). The new code is whatever `python -m kakosheet` imports
+from the folder the script is run in.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib
 import json
 import os
 import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from codes import Code, export, working_tree  # noqa: E402
+from measure import Run, measure, mib  # noqa: E402
+
 DEFAULT_NOW = "2026-11-22T10:00:00+08:00"
+BOOKS = ("sample", "xlsxwriter")
 BASELINE_SAVE = "openpyxl round trip"
 BASELINE_READ = "calamine read"
 BASELINE_READ_SYNCED = "calamine read (synced)"
 SYNC_FIRST = "sync (first)"
 SYNC_NOOP = "sync (no-op)"
 SYNC_EDITED = "sync (1% edited)"
+STEPS = (BASELINE_SAVE, BASELINE_READ, SYNC_FIRST, BASELINE_READ_SYNCED, SYNC_NOOP, SYNC_EDITED)
+SYNCS = (SYNC_FIRST, SYNC_NOOP, SYNC_EDITED)
 EDIT_SHARE = 0.01
-
-
-@dataclass
-class Run:
-    seconds: float  # wall time of the child process, start to exit, as seen by this script
-    inner_seconds: float | None  # time of the operation alone, as reported by the child (None for the CLI)
-    peak_mib: float  # the child's own peak resident set size
-    output: str = ""
-    footprint_mib: float | None = None  # peak memory of the child and the processes it forks, together (Linux)
 
 
 @dataclass
@@ -75,34 +83,48 @@ class StepResult:
     footprint_mib: float | None = None  # highest over repeats
     vs_openpyxl: float | None = None
     vs_calamine: float | None = None
+    vs_old: float | None = None  # new median / old median (with --baseline-rev, the new code's syncs)
+    paired_vs_old: list[float] = field(default_factory=list)  # new / old within each repeat
     runs: list[Run] = field(default_factory=list)
 
 
 @dataclass
-class SizeResult:
+class BookResult:
+    book: str  # the kind of workbook: sample or xlsxwriter
     cases: int
     workbook: str
     workbook_bytes: int
     generate: Run
-    steps: list[StepResult]
+    steps: list[StepResult]  # the baselines and the new code's syncs, in STEPS order
+    old_steps: list[StepResult] = field(default_factory=list)  # with --baseline-rev: the old code's syncs
+
+    @property
+    def name(self) -> str:
+        return f"{self.book}-{self.cases}"
 
 
 # -- children -------------------------------------------------------------------------------
 # Each runs in its own interpreter, imports only what it needs and prints a JSON line.
 
 
-def _child_generate(book: str, cases: int, seed: int, now: str) -> dict[str, Any]:
-    from kakosheet import sample, template
-    from kakosheet.backends.xlsx import XlsxBackend
-
+def _child_generate(kind: str, book: str, cases: int, seed: int, now: str) -> dict[str, Any]:
     start = time.perf_counter()
-    records = sample.generate(cases, seed, datetime.fromisoformat(now))
-    XlsxBackend(book).create(template.build("en", records), force=True)
-    return {"inner_seconds": time.perf_counter() - start}
+    if kind == "sample":
+        from kakosheet import sample, template
+        from kakosheet.backends.xlsx import XlsxBackend
+
+        records = sample.generate(cases, seed, datetime.fromisoformat(now))
+        XlsxBackend(book).create(template.build("en", records), force=True)
+        rows = {tab: len(recs) for tab, recs in records.items()}
+    else:
+        import books
+
+        rows = books.write_book(book, cases, seed, datetime.fromisoformat(now))
+    return {"inner_seconds": time.perf_counter() - start, "rows": rows}
 
 
 def _child_openpyxl(book: str, copy: str) -> dict[str, Any]:
-    """The naive round trip: load with openpyxl, set the engine's cells of every case, save."""
+    """The naive round trip: load with openpyxl, set the engine's cells of every case (adding the columns the header lacks), save."""
     import openpyxl
 
     from kakosheet.schema import schemas
@@ -111,7 +133,12 @@ def _child_openpyxl(book: str, copy: str) -> dict[str, Any]:
     wb = openpyxl.load_workbook(book)
     ws = wb["Cases"]
     header = [c.value for c in ws[1]]
-    engine = [header.index(f.label_en) + 1 for f in schemas()["cases"].engine_fields if f.label_en in header]
+    engine = []
+    for f in schemas()["cases"].engine_fields:
+        if f.label_en not in header:
+            header.append(f.label_en)
+            ws.cell(row=1, column=len(header), value=f.label_en)
+        engine.append(header.index(f.label_en) + 1)
     for r in range(2, ws.max_row + 1):
         for c in engine:
             cell = ws.cell(row=r, column=c)
@@ -123,14 +150,18 @@ def _child_openpyxl(book: str, copy: str) -> dict[str, Any]:
 
 def _child_edit(book: str, edited: str) -> dict[str, Any]:
     """Change the status of 1% of the cases, as purchasers would between two syncs (not timed)."""
+    from python_calamine import CalamineWorkbook
+
     from kakosheet.backends.xlsx_sheet import SheetPatch, patch_worksheet
     from kakosheet.backends.xlsx_styles import Styles
     from kakosheet.backends.xlsxpkg import Package, write_package
-    from kakosheet.schema import schemas
+    from kakosheet.schema import norm_label, schemas
 
+    header = next(CalamineWorkbook.from_path(book).get_sheet_by_name("Cases").iter_rows())
+    lookup = schemas()["cases"].label_lookup
+    col = next(c for c, label in enumerate(header) if lookup.get(norm_label(label)) == "status")
     pkg = Package.open(book)
     part = pkg.sheets["Cases"].part
-    col = [f.key for f in schemas()["cases"].fields].index("status")
     n = int(pkg.zf.read(part).count(b"<row ") * EDIT_SHARE)
     rows = {2 + i * int(1 / EDIT_SHARE): {col: "in_progress"} for i in range(n)}
     xml, _ = patch_worksheet(pkg.read(part), SheetPatch(rows), Styles(None), pkg.date1904)
@@ -150,10 +181,8 @@ def _child_calamine(book: str) -> dict[str, Any]:
 
 def _run_child(argv: list[str]) -> None:
     kind, *args = argv
-    if kind == "identity":
-        out = code_identity()
-    elif kind == "generate":
-        out = _child_generate(args[0], int(args[1]), int(args[2]), args[3])
+    if kind == "generate":
+        out = _child_generate(args[0], args[1], int(args[2]), int(args[3]), args[4])
     elif kind == "openpyxl":
         out = _child_openpyxl(args[0], args[1])
     elif kind == "calamine":
@@ -165,203 +194,117 @@ def _run_child(argv: list[str]) -> None:
     print(json.dumps(out))
 
 
-# -- measuring ------------------------------------------------------------------------------
-
-
-def measure(cmd: list[str], footprint: bool = False) -> Run:
-    """Run `cmd` to completion; its wall time and the peak RSS of that one process (os.wait4),
-    and with `footprint` the peak memory of it and its helpers together (see Footprint: that
-    sampling slows the run, so a run that measures it is not one that is timed).
-
-    Linux counts the spawning process's resident memory into a child's peak (the child starts
-    in the parent's address space until it execs), so this process must stay small: it imports
-    neither kakosheet nor the spreadsheet libraries, and the children print what it needs.
-    """
-    with tempfile.TemporaryFile(mode="w+") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
-        sampler = Footprint(proc.pid) if footprint else None
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        if sampler is not None:
-            sampler.stop()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text}")
-    inner = None
-    last = text.strip().splitlines()[-1] if text.strip() else ""
-    if last.startswith("{"):
-        inner = json.loads(last).get("inner_seconds")
-    return Run(seconds=seconds, inner_seconds=inner, peak_mib=_mib(usage.ru_maxrss), output=text, footprint_mib=sampler.peak_mib if sampler else None)
-
-
-class Footprint:
-    """The peak memory of a process and its descendants together, sampled every few milliseconds.
-
-    A process's peak RSS (what wait4 reports) counts only that process; a sync that forks a helper
-    shares most of its memory with it, so the two RSS figures can't be added either. The sum of
-    their proportional set sizes (PSS: each shared page split between its sharers) is what they
-    take together. Linux only (None elsewhere). A sample taken while a process was being forked or
-    was ending is dropped: a parent read just before a fork, or just after its child freed the
-    pages they shared, counts those pages whole, on top of the child's share of them.
-
-    Reading a process's PSS walks its page tables: about 10 ms for 700 MiB, in the kernel, on
-    one of the machine's cores, while it holds the process's memory map. A run it samples is
-    slower for it (a two-process sync on two cores the most), so it is never a timed run.
-    """
-
-    INTERVAL = 0.02
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.peak_mib: float | None = None
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        if os.path.exists(f"/proc/{pid}/smaps_rollup"):
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _sample(self) -> None:
-        known: set[int] = set()
-        while not self._done.wait(self.INTERVAL):
-            tree = _descendants(self.pid)
-            if tree - known:
-                known = tree
-                continue
-            others = sorted(tree - {self.pid})
-            first = [_pss_kib(pid) for pid in others]
-            total = _pss_kib(self.pid) + sum(first)
-            if _descendants(self.pid) != tree or any(_pss_kib(pid) <= 0 for pid in others):
-                continue  # a process began or ended (an ended one reads as nothing) while the sample was taken
-            if total and (self.peak_mib is None or total / 1024 > self.peak_mib):
-                self.peak_mib = total / 1024
-
-
-def _descendants(pid: int) -> set[int]:
-    """`pid` and every process below it."""
-    out, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        out.add(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
-        except OSError:
-            continue
-    return out
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _mib(maxrss: int) -> float:
-    """ru_maxrss in MiB: it is in KiB on Linux, in bytes on macOS."""
-    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
+# -- one workbook ---------------------------------------------------------------------------
+# This process stays small (see measure()): it imports neither kakosheet nor the spreadsheet libraries.
 
 
 def _self(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--child", *args]
 
 
-def _sync_cmd(book: Path, now: str) -> list[str]:
-    return [sys.executable, "-m", "kakosheet", "sync", str(book), "--now", now]
-
-
-def bench_size(cases: int, out: Path, seed: int, now: str, repeat: int) -> SizeResult:
-    folder = out / f"cases-{cases}"
+def bench_book(kind: str, cases: int, out: Path, seed: int, now: str, repeat: int, new: Code, old: Code | None) -> BookResult:
+    folder = out / f"{kind}-{cases}"
     folder.mkdir(parents=True, exist_ok=True)
     book = folder / "book.xlsx"
-    print(f"[{cases} cases] generating {book} ...", file=sys.stderr, flush=True)
-    gen = measure(_self("generate", str(book), str(cases), str(seed), now))
-    print(f"[{cases} cases] generated in {gen.seconds:.1f} s ({book.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr, flush=True)
+    tag = f"[{kind} {cases}]"
+    print(f"{tag} generating {book} ...", file=sys.stderr, flush=True)
+    gen = measure(_self("generate", kind, str(book), str(cases), str(seed), now))
+    print(f"{tag} generated in {gen.seconds:.1f} s ({book.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr, flush=True)
 
-    runs: dict[str, list[Run]] = {BASELINE_SAVE: [], BASELINE_READ: [], SYNC_FIRST: [], BASELINE_READ_SYNCED: [], SYNC_NOOP: [], SYNC_EDITED: []}
+    codes = [new] if old is None else [old, new]
+    base: dict[str, list[Run]] = {BASELINE_SAVE: [], BASELINE_READ: [], BASELINE_READ_SYNCED: []}
+    syncs: dict[str, dict[str, list[Run]]] = {c.name: {s: [] for s in SYNCS} for c in codes}
+
+    def file(code: Code, what: str) -> Path:
+        return folder / f"{what}-{code.name}.xlsx"
+
+    def note(i: int, step: str, run: Run, who: str = "") -> None:
+        together = f" ({run.footprint_mib:.0f} MiB with its helpers)" if run.footprint_mib is not None else ""
+        print(f"{tag} run {i + 1}/{repeat} {step}{who}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB{together}", file=sys.stderr, flush=True)
+
+    def sync_step(i: int, step: str, order: list[Code], target: str) -> None:
+        """Time `step` for each code in turn, then measure each one's memory together with its helpers in a run of its own."""
+        for code in order:
+            book_ = file(code, target)
+            if step != SYNC_NOOP:  # the timed run changes its file: keep a copy for the sampled run
+                shutil.copyfile(book_, file(code, "sampled"))
+            before = book_.stat().st_mtime_ns
+            run = measure(code.sync_cmd(book_, now), cwd=code.cwd, env=code.env)
+            if step == SYNC_NOOP and book_.stat().st_mtime_ns != before:
+                raise RuntimeError(f"the no-op sync ({code.name} code) rewrote {book_}:\n{run.output}")
+            syncs[code.name][step].append(run)
+        for code in order:
+            sampled = file(code, "synced" if step == SYNC_NOOP else "sampled")
+            run = syncs[code.name][step][-1]
+            run.footprint_mib = measure(code.sync_cmd(sampled, now), footprint=True, cwd=code.cwd, env=code.env).footprint_mib
+            note(i, step, run, f" ({code.name})" if old is not None else "")
+
     for i in range(repeat):
-        copy = folder / "openpyxl-copy.xlsx"
-        synced = folder / "synced.xlsx"
-        shutil.copyfile(book, synced)
-        steps = [
-            (BASELINE_SAVE, _self("openpyxl", str(book), str(copy))),
-            (BASELINE_READ, _self("calamine", str(book))),
-            (SYNC_FIRST, _sync_cmd(synced, now)),
-            (BASELINE_READ_SYNCED, _self("calamine", str(synced))),
-            (SYNC_NOOP, _sync_cmd(synced, now)),
-        ]
-        edited = folder / "edited.xlsx"
-        steps.append((SYNC_EDITED, _sync_cmd(edited, now)))
-        sampled = folder / "sampled.xlsx"  # a copy the memory of a sync is measured on, in a run of its own
-        for name, cmd in steps:
-            if name == SYNC_EDITED:
-                measure(_self("edit", str(synced), str(edited)))
-            if name in (SYNC_FIRST, SYNC_EDITED):
-                shutil.copyfile(synced if name == SYNC_FIRST else edited, sampled)
-            before = synced.stat().st_mtime_ns
-            run = measure(cmd)
-            if name == SYNC_NOOP and synced.stat().st_mtime_ns != before:
-                raise RuntimeError(f"the no-op sync rewrote {synced}:\n{run.output}")
-            if name in (SYNC_FIRST, SYNC_NOOP, SYNC_EDITED):  # the syncs fork helpers: their memory together
-                run.footprint_mib = measure(_sync_cmd(synced if name == SYNC_NOOP else sampled, now), footprint=True).footprint_mib
-            runs[name].append(run)
-            together = f" ({run.footprint_mib:.0f} MiB with its helpers)" if run.footprint_mib is not None else ""
-            print(f"[{cases} cases] run {i + 1}/{repeat} {name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB{together}", file=sys.stderr, flush=True)
+        order = codes if i % 2 == 0 else codes[::-1]
+        for step, cmd in ((BASELINE_SAVE, _self("openpyxl", str(book), str(folder / "openpyxl-copy.xlsx"))), (BASELINE_READ, _self("calamine", str(book)))):
+            base[step].append(measure(cmd))
+            note(i, step, base[step][-1])
+        for code in order:
+            shutil.copyfile(book, file(code, "synced"))
+        sync_step(i, SYNC_FIRST, order, "synced")
+        base[BASELINE_READ_SYNCED].append(measure(_self("calamine", str(file(new, "synced")))))
+        note(i, BASELINE_READ_SYNCED, base[BASELINE_READ_SYNCED][-1])
+        sync_step(i, SYNC_NOOP, order, "synced")
+        for code in order:
+            measure(_self("edit", str(file(code, "synced")), str(file(code, "edited"))))
+        sync_step(i, SYNC_EDITED, order, "edited")
 
-    results = [
-        StepResult(
-            step=name, seconds=statistics.median(r.seconds for r in rs), peak_mib=max(r.peak_mib for r in rs),
-            footprint_mib=max((r.footprint_mib for r in rs if r.footprint_mib is not None), default=None), runs=rs,
-        )
-        for name, rs in runs.items()
-    ]
-    save = results[0].seconds
-    read = results[1].seconds
-    read_synced = results[3].seconds  # resyncs read the synced file: compare them with reading that file
-    for r in results:
-        r.vs_openpyxl = r.seconds / save
-        r.vs_calamine = r.seconds / (read_synced if r.step in (SYNC_NOOP, SYNC_EDITED, BASELINE_READ_SYNCED) else read)
-    return SizeResult(cases=cases, workbook=str(book), workbook_bytes=book.stat().st_size, generate=gen, steps=results)
+    steps = [_summary(s, base[s] if s in base else syncs[new.name][s]) for s in STEPS]
+    old_steps = [_summary(s, syncs[old.name][s]) for s in SYNCS] if old is not None else []
+    by_step = {r.step: r for r in steps}
+    for r in steps + old_steps:
+        r.vs_openpyxl = r.seconds / by_step[BASELINE_SAVE].seconds
+        # resyncs read the synced file: compare them with reading that file
+        read = by_step[BASELINE_READ_SYNCED if r.step in (SYNC_NOOP, SYNC_EDITED, BASELINE_READ_SYNCED) else BASELINE_READ]
+        r.vs_calamine = r.seconds / read.seconds
+    for o in old_steps:
+        n = by_step[o.step]
+        n.vs_old = n.seconds / o.seconds
+        n.paired_vs_old = [a.seconds / b.seconds for a, b in zip(n.runs, o.runs, strict=True)]
+    return BookResult(book=kind, cases=cases, workbook=str(book), workbook_bytes=book.stat().st_size, generate=gen, steps=steps, old_steps=old_steps)
 
 
-def print_table(result: SizeResult) -> None:
-    print(f"\n{result.cases} cases ({result.workbook_bytes / 2**20:.1f} MiB workbook)")
-    print(f"{'step':<24} {'seconds':>9} {'peak MiB':>9} {'all MiB':>8} {'vs openpyxl':>12} {'vs calamine':>12}")
+def _summary(step: str, runs: list[Run]) -> StepResult:
+    return StepResult(
+        step=step, seconds=statistics.median(r.seconds for r in runs), peak_mib=max(r.peak_mib for r in runs),
+        footprint_mib=max((r.footprint_mib for r in runs if r.footprint_mib is not None), default=None), runs=runs,
+    )
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _num(value: float | None, width: int, fmt: str = ".0f", suffix: str = "") -> str:
+    return f"{'-':>{width}}" if value is None else f"{format(value, fmt) + suffix:>{width}}"
+
+
+def print_table(result: BookResult) -> None:
+    print(f"\n{result.book} workbook, {result.cases} cases ({result.workbook_bytes / 2**20:.1f} MiB)")
+    if not result.old_steps:
+        print(f"{'step':<24} {'seconds':>9} {'peak MiB':>9} {'all MiB':>8} {'vs openpyxl':>12} {'vs calamine':>12}")
+        for r in result.steps:
+            print(f"{r.step:<24} {r.seconds:>9.2f} {r.peak_mib:>9.0f} {_num(r.footprint_mib, 8)} {_num(r.vs_openpyxl, 12, '.2f', 'x')} {_num(r.vs_calamine, 12, '.2f', 'x')}")
+        return
+    old = {r.step: r for r in result.old_steps}
+    print(
+        f"{'step':<24} {'old s':>8} {'new s':>8} {'new/old':>8} {'old peak':>9} {'new peak':>9} {'old all':>8} {'new all':>8}"
+        f" {'new vs openpyxl':>16} {'new vs calamine':>16}"
+    )
     for r in result.steps:
-        together = f"{r.footprint_mib:>8.0f}" if r.footprint_mib is not None else f"{'-':>8}"
-        print(f"{r.step:<24} {r.seconds:>9.2f} {r.peak_mib:>9.0f} {together} {r.vs_openpyxl or 0:>11.2f}x {r.vs_calamine or 0:>11.2f}x")
-
-
-def code_identity() -> dict[str, Any]:
-    """Which kakosheet the children run: its folder, a hash of its code and data files, and the git commit if any."""
-    package = importlib.import_module("kakosheet")
-    resources = importlib.import_module("kakosheet.resources")
-    root = Path(package.__file__ or "").resolve().parent
-    folders = [root] + [Path(str(resources.data_dir(name))) for name in ("schemas", "templates")]
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.suffix in (".py", ".toml"):
-                digest.update(f"{path.relative_to(folder.parent)}\0".encode())
-                digest.update(path.read_bytes())
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {"version": package.__version__, "path": str(root), "sha256": digest.hexdigest(), "git_head": commit}
+        o = old.get(r.step)
+        print(
+            f"{r.step:<24} {_num(o and o.seconds, 8, '.2f')} {r.seconds:>8.2f} {_num(r.vs_old, 8, '.2f', 'x')}"
+            f" {_num(o and o.peak_mib, 9)} {r.peak_mib:>9.0f} {_num(o and o.footprint_mib, 8)} {_num(r.footprint_mib, 8)}"
+            f" {_num(r.vs_openpyxl, 16, '.2f', 'x')} {_num(r.vs_calamine, 16, '.2f', 'x')}"
+        )
+    if len(result.steps[0].runs) > 1:
+        paired = "; ".join(f"{r.step} {' '.join(f'{x:.2f}' for x in r.paired_vs_old)}" for r in result.steps if r.paired_vs_old)
+        print(f"new/old within each repeat: {paired}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,25 +314,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cases", type=int, nargs="+", default=[10_000, 100_000], help="workbook sizes in cases (default: 10000 100000)")
+    parser.add_argument("--book", choices=(*BOOKS, "both"), default="both", help="which kind of workbook: kakosheet's sample, a log written by xlsxwriter, or both (default)")
+    parser.add_argument(
+        "--baseline-rev", metavar="REV", default=None,
+        help="also measure the syncs of this commit (e.g. HEAD~1, main), interleaved with the working tree's on the same workbooks",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the workbooks and results.json (default: a new temporary folder)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="random seed of the sample data (default: 1)")
-    parser.add_argument("--now", default=DEFAULT_NOW, help=f"the --now of generation and both syncs (default: {DEFAULT_NOW})")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each step per size; the median time is reported (default: 1)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the workbooks' data (default: 1)")
+    parser.add_argument("--now", default=DEFAULT_NOW, help=f"the --now of generation and of every sync (default: {DEFAULT_NOW})")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each step per workbook; the median time is reported (default: 1)")
     args = parser.parse_args(argv)
     if args.repeat < 1 or any(n < 1 for n in args.cases):
         parser.error("--cases and --repeat must be at least 1")
-    out: Path = args.out or Path(tempfile.mkdtemp(prefix="kakosheet-bench-"))
+    out: Path = (args.out or Path(tempfile.mkdtemp(prefix="kakosheet-bench-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    code = json.loads(measure(_self("identity")).output.strip().splitlines()[-1])
-    print(f"kakosheet {code['version']} from {code['path']} (code sha256 {code['sha256'][:12]}, git HEAD {code['git_head'] or '-'})")
-    sizes = []
+    new = working_tree()
+    old = export(args.baseline_rev, out / "old-code") if args.baseline_rev else None
+    print(f"{'new: ' if old else ''}kakosheet {new.identity['version']} from {new.describe()} (code sha256 {new.identity['sha256'][:12]})")
+    if old is not None:
+        print(f"old: kakosheet {old.identity['version']} from {old.describe()} (code sha256 {old.identity['sha256'][:12]})")
+        if old.identity["sha256"] == new.identity["sha256"]:
+            print("note: the old and the new code are the same files; new/old measures only the noise", file=sys.stderr)
+    results = []
     for n in args.cases:
-        result = bench_size(n, out, args.seed, args.now, args.repeat)
-        print_table(result)
-        sizes.append(result)
+        for kind in BOOKS if args.book == "both" else (args.book,):
+            result = bench_book(kind, n, out, args.seed, args.now, args.repeat, new, old)
+            print_table(result)
+            results.append(result)
 
     doc = {
         "python": sys.version.split()[0],
@@ -398,9 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "now": args.now,
         "repeat": args.repeat,
-        "kakosheet": code,
-        "parent_peak_mib": _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),  # a floor under every child's peak
-        "sizes": [asdict(s) for s in sizes],
+        "kakosheet": new.identity,
+        "baseline": old.identity if old else None,
+        "parent_peak_mib": mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),  # a floor under every child's peak
+        "workbooks": [{"name": r.name, **asdict(r)} for r in results],
     }
     path = out / "results.json"
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
