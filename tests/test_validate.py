@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +43,7 @@ def test_required_and_date_checks_still_run_on_the_columns_that_have_them() -> N
         [datetime(2026, 11, 20, 9, 0), "PO-3", "Acme", "damaged", "ok", "x"],  # not a number: one finding, no more
     ])
     codes = sorted((f.row, f.code, f.column.split(" (")[0]) for f in parsed.findings)
-    assert codes == [(2, "required", "Supplier"), (3, "future", "Reported at"), (4, "invalid_value", "Qty affected")]
+    assert codes == [(2, "required", "Supplier"), (3, "future", "Reported at"), (4, "not_whole_number", "Qty affected")]
 
 
 def test_dates_that_may_be_left_blank_are_still_checked() -> None:
@@ -74,3 +75,28 @@ def test_each_row_with_a_value_that_cannot_be_read_gets_its_finding_though_value
     found = sorted((f.row, f.column.split(" (")[0]) for f in parsed.findings)
     assert found == [(4, "Problem type"), (4, "Qty affected"), (5, "Problem type")]
     assert "did you mean 'damaged'" in parsed.findings[0].message
+    assert "是不是 '破损'？" in parsed.findings[0].render("zh")
+
+
+def test_a_chinese_sheets_findings_name_its_chinese_columns() -> None:
+    schema = schemas()["cases"]
+    keys = ["reported_at", "order_no", "supplier", "category", "description", "qty_affected"]
+    sheet = Sheet("售后单", [[schema.by_key[k].label_zh for k in keys], [datetime(2026, 11, 20, 9, 0), "PO-1", None, "破顺", "", 1]])
+    header = find_header(sheet, schema)
+    assert header is not None
+    cells = {f.code: f.cell_text("zh") for f in parse_tab(schema, sheet, header, UTC, NOW).findings}
+    assert cells["required"] == "供应商：未填写；此列必填，请补上"
+    assert cells["misspelt_choice"].startswith("问题类型：'破顺' 不是允许的值；是不是 '破损'？请从下拉列表中选择（质量问题、破损、")
+    assert not any(re.search(r"[A-Za-z]{3,}", c) for c in cells.values()), cells
+
+
+def test_delivered_before_shipped_names_the_shipped_column_of_the_sheet() -> None:
+    schema = schemas()["reshipments"]
+    keys = ["case_id", "shipped_at", "delivered_at", "status"]
+    sheet = Sheet("补发", [[schema.by_key[k].label_zh for k in keys], ["AS-202611-00002", datetime(2026, 11, 10, 9, 0), datetime(2026, 11, 9, 9, 0), "DELIVERED"]])
+    header = find_header(sheet, schema)
+    assert header is not None
+    (finding,) = parse_tab(schema, sheet, header, UTC, NOW).findings
+    shipped = schema.by_key["shipped_at"].label_zh
+    assert finding.cell_text("zh") == f"{schema.by_key['delivered_at'].label_zh}：早于「{shipped} (B)」列的日期；请检查两个日期"
+    assert finding.message == f"is before the date in {shipped} (B); check both dates"
