@@ -118,7 +118,6 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         columns[tab.id_field], columns["_raw_id"] = _ids(id_field, raw_ids, tz), _raw_ids(raw_ids)
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
-    parsed.findings.sort(key=lambda f: (f.row, f.column))
 
     present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
     if parsed.records and present:
@@ -127,6 +126,7 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
             _pandera_schema(tab, present, now).validate(frame, lazy=True)
         except pa.errors.SchemaErrors as e:
             _collect(parsed, e.failure_cases)
+    parsed.findings.sort(key=Finding.sort_key)  # one order for a row's findings, whichever part of the tab it was parsed in
     return parsed
 
 
