@@ -1,7 +1,8 @@
 """Turn what a person typed into the value they meant, or say how to fix it.
 
 Pure functions, one per field type. Each returns `(value, None)` or `(None, problem)`, where
-the problem is a sentence that names what is wrong and how to write it instead.
+the problem is a catalogue message (catalogue.py): what is wrong and how to write it instead,
+put into words in the workbook's language when a finding is written.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
+from .catalogue import Ref
 from .schema import Field, norm_label
 
 EXCEL_EPOCH = datetime(1899, 12, 30)
 # Excel serial numbers from 1990-01-01 to 2100-12-31 are taken as dates in date columns.
 _SERIAL_MIN, _SERIAL_MAX = 32874, 73415
 
-Result = tuple[Any, str | None]
+Result = tuple[Any, Ref | None]
+
+
+def _problem(code: str, **params: object) -> Result:
+    return None, Ref.of(code, **params)
 
 
 def is_blank(value: object) -> bool:
@@ -61,7 +67,7 @@ def to_id(field: Field, value: object, tz: tzinfo) -> Result:
     text = re.sub(r"\s+", "", _fold(value)).upper()
     if ID_FORM.match(text):
         return text, None
-    return None, f"{clean_text(value)!r} is not a case ID; copy it from the Cases tab (like AS-202611-00042)"
+    return _problem("not_an_id", value=clean_text(value))
 
 
 _DATE_FORMS = (
@@ -69,7 +75,6 @@ _DATE_FORMS = (
     re.compile(r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4})(?:[ T]+(?P<time>.*))?$"),
 )
 _TIME = re.compile(r"^(?P<h>\d{1,2})[:时点](?P<mi>\d{2})分?(?::(?P<s>\d{2})(?:\.\d+)?)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?$")
-_DATE_HINT = "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM (e.g. 2026-11-20 14:30)"
 
 
 def _parse_time(text: str | None) -> tuple[time, timedelta | None] | None:
@@ -104,7 +109,7 @@ def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
         if _SERIAL_MIN <= value <= _SERIAL_MAX:
             naive = EXCEL_EPOCH + timedelta(seconds=round(float(value) * 86400))
             return naive.replace(tzinfo=tz), None
-        return None, f"the number {clean_text(value)} is not a date; {_DATE_HINT}"
+        return _problem("date_number", value=clean_text(value))
     text = _fold(value)
     for form in _DATE_FORMS:
         m = form.match(text)
@@ -122,21 +127,21 @@ def to_datetime(field: Field, value: object, tz: tzinfo) -> Result:
             elif a == b:
                 mo = d = a
             elif a > 12 and b > 12:
-                return None, f"{text!r} is not a real date; {_DATE_HINT}"
+                return _problem("not_a_real_date", value=text)
             else:
-                return None, f"{text!r} is ambiguous (day/month or month/day?); {_DATE_HINT}"
+                return _problem("ambiguous_date", value=text)
         parsed = _parse_time(m["time"])
         if parsed is None:
-            return None, f"the time in {text!r} is not a valid time; {_DATE_HINT}"
+            return _problem("bad_time", value=text)
         t, offset = parsed
         try:
             day = date(y, mo, d)
         except ValueError:
-            return None, f"{text!r} is not a real date; {_DATE_HINT}"
+            return _problem("not_a_real_date", value=text)
         if offset is None:
             return datetime.combine(day, t, tz), None
         return datetime.combine(day, t, timezone(offset)).astimezone(tz), None
-    return None, f"{clean_text(value)!r} is not a date; {_DATE_HINT}"
+    return _problem("not_a_date", value=clean_text(value))
 
 
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -169,29 +174,36 @@ def _number(value: object) -> float | None:
 def to_int(field: Field, value: object, tz: tzinfo) -> Result:
     number = _number(value)
     if number is None or not number.is_integer():
-        return None, f"{clean_text(value)!r} is not a whole number; write digits only, e.g. 3 (a comma only between thousands: 1,200)"
+        return _problem("not_whole_number", value=clean_text(value))
     if field.min is not None and number < field.min:
-        return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
+        return _problem("below_minimum", value=clean_text(value), min=field.min)
     return int(number), None
 
 
 def to_number(field: Field, value: object, tz: tzinfo) -> Result:
     number = _number(value)
     if number is None:
-        return None, f"{clean_text(value)!r} is not a number; write digits only, with a point for decimals, e.g. 12.50"
+        return _problem("not_a_number", value=clean_text(value))
     if field.min is not None and number < field.min:
-        return None, f"{clean_text(value)} is below {field.min:g}; write a number of at least {field.min:g}"
+        return _problem("below_minimum", value=clean_text(value), min=field.min)
     return number, None
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
 def to_choice(field: Field, value: object, tz: tzinfo) -> Result:
-    key = field.choice_lookup.get(norm_label(clean_text(value)))
+    typed = norm_label(clean_text(value))
+    key = field.choice_lookup.get(typed)
     if key is not None:
         return key, None
-    options = ", ".join(c.key for c in field.choices)
-    close = difflib.get_close_matches(norm_label(clean_text(value)), list(field.choice_lookup), n=1, cutoff=0.75)
-    hint = f"did you mean {field.choice_lookup[close[0]]!r}? " if close else ""
-    return None, f"{clean_text(value)!r} is not an allowed value; {hint}pick one from the dropdown ({options})"
+    options, options_zh = ", ".join(c.key for c in field.choices), "、".join(c.zh for c in field.choices)
+    cutoff = 0.5 if _CJK.search(typed) else 0.75  # one wrong character of two is half the word
+    close = difflib.get_close_matches(typed, list(field.choice_lookup), n=1, cutoff=cutoff)
+    if not close:
+        return _problem("not_a_choice", value=clean_text(value), options=options, options_zh=options_zh)
+    meant = next(c for c in field.choices if c.key == field.choice_lookup[close[0]])
+    return _problem("misspelt_choice", value=clean_text(value), key=meant.key, label=meant.zh, options=options, options_zh=options_zh)
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -201,7 +213,7 @@ def to_email(field: Field, value: object, tz: tzinfo) -> Result:
     text = _fold(value)
     if _EMAIL.match(text):
         return text, None
-    return None, f"{clean_text(value)!r} is not an email address; write it like name@example.com"
+    return _problem("not_an_email", value=clean_text(value))
 
 
 _PERIOD = re.compile(r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*月?$")
@@ -213,7 +225,7 @@ def to_period(field: Field, value: object, tz: tzinfo) -> Result:
     m = _PERIOD.match(_fold(value))
     if m and 1 <= int(m["m"]) <= 12:
         return f"{int(m['y']):04d}-{int(m['m']):02d}", None
-    return None, f"{clean_text(value)!r} is not a month; write it as YYYY-MM, e.g. 2026-11"
+    return _problem("not_a_month", value=clean_text(value))
 
 
 @dataclass(frozen=True)
@@ -242,7 +254,7 @@ def to_duration(field: Field, value: object, tz: tzinfo) -> Result:
                 return Duration(business_days=int(n)), None
         elif n > 0:
             return Duration(span=timedelta(seconds=n * _UNITS[unit[0]])), None
-    return None, f"{clean_text(value)!r} is not a time limit; write e.g. 30m, 2h, 2d, 5bd (business days) or 3w"
+    return _problem("not_a_duration", value=clean_text(value))
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -257,7 +269,7 @@ def to_currency(field: Field, value: object, tz: tzinfo) -> Result:
     text = CURRENCY_WORDS.get(text, text)
     if _CURRENCY.match(text):
         return text, None
-    return None, f"{clean_text(value)!r} is not a currency code; write three letters, e.g. USD or CNY"
+    return _problem("not_a_currency", value=clean_text(value))
 
 
 COERCERS: dict[str, Callable[[Field, object, tzinfo], Result]] = {

@@ -44,9 +44,16 @@ class Template:
         return f"{name}: filled in by kakosheet sync"
 
 
-def default_rules() -> list[dict[str, str]]:
-    """The rules of templates/rules.toml, one dict per rule."""
-    return load_toml("templates", "rules.toml")["rules"]
+def default_rules(lang: str = "en") -> list[dict[str, str]]:
+    """The rules of templates/rules.toml, one dict per rule, each rule's basis in `lang` ("zh" or
+    English)."""
+    out = []
+    for rule in load_toml("templates", "rules.toml")["rules"]:
+        zh = rule.pop("basis_zh")
+        if lang == "zh":
+            rule["basis"] = zh
+        out.append(rule)
+    return out
 
 
 def default_sla() -> list[dict[str, str]]:
@@ -105,7 +112,7 @@ def build(
         raise ValueError(f"unknown language {lang!r}")
     state = State()
     state.settings.update(lang=lang, timezone=timezone, id_prefix=id_prefix)
-    records: dict[str, list[dict[str, Any]]] = {"rules": default_rules(), "sla": default_sla()}
+    records: dict[str, list[dict[str, Any]]] = {"rules": default_rules(lang), "sla": default_sla()}
     records.update(sample or {})
     tabs = []
     for key, schema in schemas().items():

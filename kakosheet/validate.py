@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from .catalogue import Ref
 from .coerce import ID_FORM, coerce, is_blank
 from .findings import Finding, column_letter
 from .schema import Field, TabSchema
@@ -44,8 +45,15 @@ class ParsedTab:
             return self.schema.by_key[key].label_en
         return f"{self.sheet.cell(self.header.row, col)} ({column_letter(col)})"
 
-    def finding(self, index: int, key: str, code: str, message: str) -> Finding:
-        return Finding(self.sheet.name, self.rows[index], self.column_name(key) if key else "", code, message)
+    def finding(self, index: int, key: str, ref: Ref | str, message: str = "") -> Finding:
+        """The finding `ref` (a code and its facts) on record `index`, in field `key`'s column ('' for
+        the whole row). A code and ready-made English text instead of `ref` is still taken, until
+        every caller uses the catalogue."""
+        where = (self.sheet.name, self.rows[index], self.column_name(key) if key else "")
+        col = self.header.columns.get(key, -1) if key else -1
+        if isinstance(ref, str):
+            return Finding(*where, ref, message, col)
+        return Finding.at(ref, *where, col)
 
     @functools.cached_property
     def engine_columns(self) -> frozenset[int]:
@@ -110,7 +118,6 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         columns[tab.id_field], columns["_raw_id"] = _ids(id_field, raw_ids, tz), _raw_ids(raw_ids)
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
-    parsed.findings.sort(key=lambda f: (f.row, f.column))
 
     present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
     if parsed.records and present:
@@ -119,6 +126,7 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
             _pandera_schema(tab, present, now).validate(frame, lazy=True)
         except pa.errors.SchemaErrors as e:
             _collect(parsed, e.failure_cases)
+    parsed.findings.sort(key=Finding.sort_key)  # one order for a row's findings, whichever part of the tab it was parsed in
     return parsed
 
 
@@ -199,7 +207,7 @@ def _has_user_value(cells: list[Any], engine_cols: frozenset[int]) -> bool:
 def _coerce_column(parsed: ParsedTab | None, f: Field, raw: Sequence[Any], tz: tzinfo) -> list[Any]:
     """Coerce one column, remembering the result for each distinct value (categories, suppliers and
     dates repeat), and record in `parsed` (unless None) a finding for each cell that can't be read."""
-    memo: dict[tuple[type, Any], tuple[Any, str | None]] = {}
+    memo: dict[tuple[type, Any], tuple[Any, Ref | None]] = {}
     kinds = set(map(type, raw))
     if f.type == "text" and kinds <= _TEXT_OR_BLANK:  # as a text column mostly is: only trimmed
         out = [(v.strip() or None) if v else None for v in raw]
@@ -232,7 +240,7 @@ def _coerce_column(parsed: ParsedTab | None, f: Field, raw: Sequence[Any], tz: t
         out[index] = value
         if problem and parsed is not None:
             parsed.invalid[index].add(f.key)
-            parsed.findings.append(parsed.finding(index, f.key, "invalid_value", problem))
+            parsed.findings.append(parsed.finding(index, f.key, problem))
     return out
 
 
@@ -247,18 +255,17 @@ def _collect(parsed: ParsedTab, failures: pd.DataFrame) -> None:
         key = str(case.column)
         if check == "date_order":
             key = "delivered_at"
-            code, message = check, "is before the shipped date; check both dates"
+            ref = Ref.of("date_order", shipped=parsed.column_name("shipped_at"))
         elif check == "not_nullable":
             if key in parsed.invalid[index]:
                 continue  # already reported as an unreadable value
-            code, message = "required", "missing; this column is required, fill it in"
+            ref = Ref.of("required")
         elif check == "future":
-            when = case.failure_case
-            code, message = check, f"{when:%Y-%m-%d %H:%M} is in the future; check the year and month"
+            ref = Ref.of("future", when=case.failure_case)
         else:
-            code, message = "invalid_value", check
-        if (index, key, code) in seen:
+            ref = Ref.of("invalid_value", check=check)
+        if (index, key, ref.code) in seen:
             continue
-        seen.add((index, key, code))
+        seen.add((index, key, ref.code))
         parsed.invalid[index].add(key)
-        parsed.findings.append(parsed.finding(index, key, code, message))
+        parsed.findings.append(parsed.finding(index, key, ref))

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from kakosheet import coerce as c
+from kakosheet.catalogue import Ref, render
 from kakosheet.coerce import Duration, coerce, format_span
 from kakosheet.schema import Field, schemas
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIX_WORDS = ("write", "pick", "copy")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def field(tab: str, key: str) -> Field:
@@ -36,20 +40,26 @@ def sh(*args: int) -> datetime:
     return datetime(*args, tzinfo=SHANGHAI)
 
 
-def assert_ok(result: tuple[object, str | None], expected: object) -> None:
+def assert_ok(result: tuple[object, Ref | None], expected: object) -> None:
     value, problem = result
     assert problem is None
     assert value == expected
 
 
-def assert_problem(result: tuple[object, str | None], phrase: str) -> str:
-    """The coercer refused, naming what is wrong (`phrase`) and saying how to write it instead."""
+def assert_problem(result: tuple[object, Ref | None], phrase: str) -> str:
+    """The coercer refused, naming what is wrong (`phrase`) and saying how to write it instead, in
+    English and in Chinese (which quotes what was typed as the English does); the English text."""
     value, problem = result
     assert value is None
     assert problem is not None
-    assert phrase in problem, problem
-    assert any(word in problem for word in FIX_WORDS), f"no fix in: {problem}"
-    return problem
+    en, zh = render(problem, "en"), render(problem, "zh")
+    assert phrase in en, en
+    assert any(word in en for word in FIX_WORDS), f"no fix in: {en}"
+    assert "请" in zh and CJK.search(zh), zh
+    assert not re.search(r"\b(is not|write|pick|copy)\b", zh), zh
+    typed = dict(problem.params)["value"]
+    assert typed in en and typed in zh
+    return en
 
 
 # -- datetime ------------------------------------------------------------------------------
@@ -312,7 +322,27 @@ def test_choice_problems(field_: Field, raw: str, phrase: str) -> None:
 def test_choice_without_close_match_suggests_nothing() -> None:
     _, problem = c.to_choice(CATEGORY, "broken glass", SHANGHAI)
     assert problem is not None
-    assert "did you mean" not in problem
+    assert "did you mean" not in render(problem, "en")
+    assert "是不是" not in render(problem, "zh")
+
+
+@pytest.mark.parametrize(
+    ("raw", "label", "key"),
+    [("破顺", "破损", "damaged"), ("damagd", "破损", "damaged"), ("少件", "少件/漏发", "quantity_short"), ("Qualty defect", "质量问题", "quality_defect")],
+    ids=["chinese-typo-of-two-characters", "english-typo", "chinese-label-cut-short", "typo-of-english-label"],
+)
+def test_choice_problem_in_chinese_suggests_the_chinese_label(raw: str, label: str, key: str) -> None:
+    problem = assert_problem(c.to_choice(CATEGORY, raw, SHANGHAI), f"did you mean {key!r}?")
+    assert problem.startswith(f"{raw!r} is not an allowed value")
+    zh = render(c.to_choice(CATEGORY, raw, SHANGHAI)[1], "zh")  # type: ignore[arg-type]
+    assert zh.startswith(f"{raw!r} 不是允许的值；是不是 {label!r}？请从下拉列表中选择")
+    assert all(choice.zh in zh for choice in CATEGORY.choices)  # the dropdown of a Chinese workbook shows them
+    assert key not in zh and not LATIN_WORD.search(zh.replace(raw, "")), zh
+
+
+def test_chinese_text_unrelated_to_any_label_suggests_nothing() -> None:
+    _, problem = c.to_choice(CATEGORY, "其他", SHANGHAI)
+    assert problem is not None and problem.code == "not_a_choice"
 
 
 # -- id ------------------------------------------------------------------------------------

@@ -281,8 +281,18 @@ def test_default_rules_cover_every_category(book: Book) -> None:
             keyed(schema.by_key[key], r[key])
         if book.lang == "en":
             assert r["category"] in {ch.key for ch in choice_sets()["category"]}
+            assert not CJK.search(r["basis"]), r
         else:
             assert r["category"] in {ch.zh for ch in choice_sets()["category"]}
+            assert CJK.search(r["basis"]) and not LATIN_WORD.search(r["basis"]), r  # 推荐依据 in Chinese
+    assert [r["basis"] for r in rows] == [r["basis"] for r in template.default_rules(book.lang)]
+
+
+def test_each_default_rule_has_its_basis_in_both_languages() -> None:
+    en, zh = template.default_rules("en"), template.default_rules("zh")
+    assert [{k: v for k, v in r.items() if k != "basis"} for r in en] == [{k: v for k, v in r.items() if k != "basis"} for r in zh]
+    assert all(r.keys() <= set(schemas()["rules"].by_key) for r in en + zh)  # one value per column of the Rules tab
+    assert len({r["basis"] for r in zh}) == len(zh) and all(a["basis"] != b["basis"] for a, b in zip(en, zh, strict=True))
 
 
 def test_default_sla_limits(book: Book) -> None:

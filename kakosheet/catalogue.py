@@ -1,0 +1,187 @@
+"""Every message the sync writes about the input, in English and Chinese, by code.
+
+A finding (or a row note) is a code and the facts it was made from; the words come from here,
+in the workbook's language, only when it is written. A template names its facts as str.format
+fields; each template says what is wrong and how to fix it. Where a finding concerns one
+column, the column's label (as the sheet has it) is put in front of the message, so a template
+does not repeat it.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NamedTuple
+
+Params = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name: hashable and ordered
+
+
+class Entry(NamedTuple):
+    en: str
+    zh: str
+
+    def template(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+_DATE_HINT = "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM (e.g. 2026-11-20 14:30)"
+_DATE_HINT_ZH = "请写成 YYYY-MM-DD 或 YYYY-MM-DD HH:MM（如 2026-11-20 14:30）"
+
+CATALOGUE: dict[str, Entry] = {
+    # a cell that cannot be read as its column's type (coerce.py)
+    "not_an_id": Entry(
+        "{value!r} is not a case ID; copy it from the Cases tab (like AS-202611-00042)",
+        "{value!r} 不是售后单号；请从「售后单」页复制（如 AS-202611-00042）",
+    ),
+    "date_number": Entry(
+        f"the number {{value}} is not a date; {_DATE_HINT}",
+        f"数字 {{value}} 不是日期；{_DATE_HINT_ZH}",
+    ),
+    "not_a_date": Entry(
+        f"{{value!r}} is not a date; {_DATE_HINT}",
+        f"{{value!r}} 不是日期；{_DATE_HINT_ZH}",
+    ),
+    "not_a_real_date": Entry(
+        f"{{value!r}} is not a real date; {_DATE_HINT}",
+        f"{{value!r}} 不是有效日期；{_DATE_HINT_ZH}",
+    ),
+    "ambiguous_date": Entry(
+        f"{{value!r}} is ambiguous (day/month or month/day?); {_DATE_HINT}",
+        f"{{value!r}} 有歧义（日/月还是月/日？）；{_DATE_HINT_ZH}",
+    ),
+    "bad_time": Entry(
+        f"the time in {{value!r}} is not a valid time; {_DATE_HINT}",
+        f"{{value!r}} 中的时间无效；{_DATE_HINT_ZH}",
+    ),
+    "not_whole_number": Entry(
+        "{value!r} is not a whole number; write digits only, e.g. 3 (a comma only between thousands: 1,200)",
+        "{value!r} 不是整数；请只填数字，如 3（逗号只用于千位分隔：1,200）",
+    ),
+    "not_a_number": Entry(
+        "{value!r} is not a number; write digits only, with a point for decimals, e.g. 12.50",
+        "{value!r} 不是数字；请只填数字，小数用小数点，如 12.50",
+    ),
+    "below_minimum": Entry(
+        "{value} is below {min}; write a number of at least {min}",
+        "{value} 小于 {min}；请填写不小于 {min} 的数",
+    ),
+    "not_a_choice": Entry(
+        "{value!r} is not an allowed value; pick one from the dropdown ({options})",
+        "{value!r} 不是允许的值；请从下拉列表中选择（{options_zh}）",
+    ),
+    "misspelt_choice": Entry(
+        "{value!r} is not an allowed value; did you mean {key!r}? pick one from the dropdown ({options})",
+        "{value!r} 不是允许的值；是不是 {label!r}？请从下拉列表中选择（{options_zh}）",
+    ),
+    "not_an_email": Entry(
+        "{value!r} is not an email address; write it like name@example.com",
+        "{value!r} 不是邮箱地址；请写成 name@example.com 的形式",
+    ),
+    "not_a_month": Entry(
+        "{value!r} is not a month; write it as YYYY-MM, e.g. 2026-11",
+        "{value!r} 不是月份；请写成 YYYY-MM，如 2026-11",
+    ),
+    "not_a_duration": Entry(
+        "{value!r} is not a time limit; write e.g. 30m, 2h, 2d, 5bd (business days) or 3w",
+        "{value!r} 不是时限；请写成如 30m、2h、2d、5bd（工作日）、3w，或 4小时、2天、3工作日",
+    ),
+    "not_a_currency": Entry(
+        "{value!r} is not a currency code; write three letters, e.g. USD or CNY",
+        "{value!r} 不是币种代码；请填写三个字母，如 USD 或 CNY",
+    ),
+    # checks of the typed table (validate.py)
+    "required": Entry(
+        "missing; this column is required, fill it in",
+        "未填写；此列必填，请补上",
+    ),
+    "future": Entry(
+        "{when} is in the future; check the year and month",
+        "{when} 晚于当前时间；请检查年份和月份",
+    ),
+    "date_order": Entry(
+        "is before the date in {shipped}; check both dates",
+        "早于「{shipped}」列的日期；请检查两个日期",
+    ),
+    "invalid_value": Entry(
+        "fails the check {check!r}; correct the value",
+        "未通过检查 {check!r}；请修改此值",
+    ),
+    # the header row of a tab (sync.py)
+    "missing_column": Entry(
+        "required column {label_en!r} ({label_zh}) is missing from the header row; add a column headed {label_en!r} or {key!r}",
+        "表头缺少必填列「{label_zh}」（{label_en}）；请添加一列，标题为「{label_zh}」或 {label_en!r}",
+    ),
+    "duplicate_column": Entry(
+        "a second {label_en!r} column; it is ignored, rename or remove it",
+        "第二个「{label_zh}」列，已被忽略；请改名或删除",
+    ),
+    "no_header": Entry(
+        "no header row found in the first rows; put the column names ({columns}, ...) in row 1",
+        "前几行中找不到表头；请在第 1 行填写列名（{columns_zh}……）",
+    ),
+    # references between tabs (engine.py)
+    "unknown_case": Entry(
+        "{case_id} is not in the Cases tab; copy the ID from there",
+        "{case_id} 不在「售后单」页中；请从那里复制售后单号",
+    ),
+    # notes the engine leaves on a row for a while, not findings (engine.assign_ids)
+    "id_reassigned_note": Entry(
+        "new ID: this row carried {case_id}, which row {row} already has (a copied row?)",
+        "新单号：本行原有的 {case_id} 与第 {row} 行重复（是复制的行吗？）",
+    ),
+    "id_replaced_note": Entry(
+        "new ID: the ID cell held {raw!r}, which is not a case ID",
+        "新单号：单号格原为 {raw!r}，不是售后单号",
+    ),
+}
+
+
+def fields(template: str) -> frozenset[str]:
+    """The names of the fields `template` fills in."""
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
+_NEEDED = {code: fields(entry.en) | fields(entry.zh) for code, entry in CATALOGUE.items()}
+
+
+def param(value: object) -> str:
+    """A fact as messages show it: times as YYYY-MM-DD HH:MM, numbers without a needless '.0'."""
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, date):
+        return f"{value:%Y-%m-%d}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def params_of(code: str, given: dict[str, object]) -> Params:
+    """`given` as the parameters of a `code` message; an unknown code or a wrong set of facts is a
+    mistake in the calling code, raised at once rather than when the message is rendered."""
+    needed = _NEEDED.get(code)
+    if needed is None:
+        raise ValueError(f"no message {code!r} in the catalogue; add it to kakosheet/catalogue.py")
+    if set(given) != needed:
+        raise ValueError(f"message {code!r} takes {sorted(needed)}, was given {sorted(given)}")
+    return tuple(sorted((k, param(v)) for k, v in given.items()))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Ref:
+    """A message not yet put into words: its code and the facts its templates are filled with."""
+
+    code: str
+    params: Params = ()
+
+    @classmethod
+    def of(cls, code: str, **params: object) -> Ref:
+        return cls(code, params_of(code, params))
+
+    def render(self, lang: str = "en") -> str:
+        return render(self, lang)
+
+
+def render(ref: Ref, lang: str = "en") -> str:
+    """The message `ref` in `lang` ("zh" for Chinese, English otherwise)."""
+    return CATALOGUE[ref.code].template(lang).format_map(dict(ref.params))
