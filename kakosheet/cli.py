@@ -227,7 +227,7 @@ def validate(book: str, now: str | None, credentials: str | None, deadline: floa
     backend = open_backend(book, credentials=credentials, deadline=deadline)
     result = _run_sync(backend, _now(now), dry_run=True)
     for finding in result.findings:
-        click.echo(finding.line())
+        click.echo(finding.line(result.lang))
     total = sum(result.rows_read.values())
     click.echo(f"{len(result.findings)} finding(s) in {total} rows of {result.workbook}", err=True)
     if result.findings:

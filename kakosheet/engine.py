@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from .catalogue import Ref
 from .coerce import Duration, format_span, to_duration
 from .findings import Finding
 from .schema import choice_sets, schemas
@@ -151,11 +152,11 @@ class IdFacts:
         return cls(list(tab.rows), [r.get("case_id") for r in recs], [r.get("reported_at") for r in recs], [r.get("_raw_id") for r in recs])
 
 
-def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: str) -> tuple[list[str], list[str]]:
+def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: str, lang: str = "en") -> tuple[list[str], list[str]]:
     """Every record's case ID, and the IDs newly issued, in row order.
 
     A record keeps the ID it has unless another row above carries the same one (a copied
-    row): then it gets a new ID and a note saying why.
+    row): then it gets a new ID and a note saying why, in `lang`.
     """
     ids = facts.case_ids
     issuer = _Ids(state, [i for i in ids if i])
@@ -182,10 +183,10 @@ def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: 
         fresh = issuer.issue(prefix, month_of)
         raw_id = facts.raw_ids[index]
         if case_id:
-            note = f"new ID: this row carried {case_id}, which row {first_row[case_id]} already has (a copied row?)"
+            note = Ref.of("id_reassigned_note", case_id=case_id, row=first_row[case_id]).render(lang)
             state.record(now, fresh, "id_reassigned", f"copy of {case_id}")
         elif raw_id is not None:
-            note = f"new ID: the ID cell held {raw_id!r}, which is not a case ID"
+            note = Ref.of("id_replaced_note", raw=raw_id).render(lang)
             state.record(now, fresh, "id_replaced", repr(raw_id))
         else:
             note = ""
@@ -197,10 +198,10 @@ def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: 
     return out, new
 
 
-def _rules(tabs: dict[str, ParsedTab]) -> list[dict[str, Any]]:
+def _rules(tabs: dict[str, ParsedTab], lang: str) -> list[dict[str, Any]]:
     if "rules" in tabs:
         return _valid(tabs["rules"])
-    return [dict(r) for r in default_rules()]
+    return default_rules(lang)
 
 
 def _sla(inputs: Inputs) -> list[dict[str, Any]]:
@@ -246,7 +247,7 @@ def _case_refs(tab: ParsedTab | None, known: set[str]) -> list[Finding]:
     if tab is None:
         return []
     return [
-        tab.finding(index, "case_id", "unknown_case", f"{rec['case_id']} is not in the Cases tab; copy the ID from there")
+        tab.finding(index, "case_id", Ref.of("unknown_case", case_id=rec["case_id"]))
         for index, rec in enumerate(tab.records)
         if rec.get("case_id") and rec["case_id"] not in known
     ]
@@ -271,11 +272,11 @@ def prepare(inputs: Inputs, facts: IdFacts) -> Context:
     records), references to cases from other tabs, and the rules and time limits in force."""
     state = inputs.state.copy()
     state.settings["id_prefix"] = inputs.id_prefix
-    ids, new = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix)
+    ids, new = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix, inputs.lang)
     known = set(ids)
     refs = [f for key in ("reshipments", "communications") for f in _case_refs(inputs.tabs.get(key), known)]
     return Context(
-        inputs, state, tuple(ids), tuple(new), tuple(refs), _latest_reships(inputs.tabs.get("reshipments")), _Decisions(_rules(inputs.tabs), _sla(inputs))
+        inputs, state, tuple(ids), tuple(new), tuple(refs), _latest_reships(inputs.tabs.get("reshipments")), _Decisions(_rules(inputs.tabs, inputs.lang), _sla(inputs))
     )
 
 
@@ -307,23 +308,17 @@ def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list
     values: dict[str, list[dict[str, Any]]] = {}
     for key, tab in ctx.inputs.tabs.items():
         findings.extend(tab.findings)
-        by_row = _notes_by_row([*tab.findings, *refs.get(tab.sheet.name, ())])
+        by_row = _notes_by_row([*tab.findings, *refs.get(tab.sheet.name, ())], ctx.inputs.lang)
         values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
-    findings = sorted(set(findings), key=lambda f: (f.tab, f.row, f.column, f.code, f.message))
-    return Finished(state, findings, values)
+    return Finished(state, sorted(set(findings), key=Finding.sort_key), values)
 
 
-def _notes_by_row(findings: list[Finding]) -> dict[int, list[str]]:
-    """The cell text of `findings` per row, each row's in one order: by column, then code."""
+def _notes_by_row(findings: list[Finding], lang: str) -> dict[int, list[str]]:
+    """The cell text of `findings` per row, in `lang`, each row's in one order (see Finding.sort_key)."""
     by_row: dict[int, list[Finding]] = {}
     for f in findings:
         by_row.setdefault(f.row, []).append(f)
-    return {row: [f.cell_text() for f in sorted(fs, key=finding_order)] for row, fs in by_row.items()}
-
-
-def finding_order(f: Finding) -> tuple[Any, ...]:
-    """The order of a row's findings, whoever found them: by column, then code."""
-    return (f.column, f.code, f.message)
+    return {row: [f.cell_text(lang) for f in sorted(fs, key=Finding.sort_key)] for row, fs in by_row.items()}
 
 
 def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
@@ -415,7 +410,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         if end >= reported:
             days_open = (end - reported) // ONE_DAY
 
-    notes = [f.cell_text() for f in sorted(findings, key=finding_order)] if findings else []
+    notes = [f.cell_text(ctx.inputs.lang) for f in sorted(findings, key=Finding.sort_key)] if findings else []
     if state.note and state.note_until and now < state.note_until:
         notes.append(state.note)
     cells = {

@@ -42,6 +42,7 @@ class SyncSummary:
 
     workbook: str
     now: datetime
+    lang: str = "en"  # the workbook's language: findings are worded in it
     rows_read: dict[str, int] = field(default_factory=dict)  # tab name -> records read
     new_ids: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -92,16 +93,13 @@ def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]
     out = []
     for f in tab.user_fields:
         if f.required and f.key not in header.columns:
-            out.append(
-                Finding(sheet.name, header.row, f.label_en, "missing_column",
-                        f"required column {f.label_en!r} ({f.label_zh}) is missing from the header row; add a column headed {f.label_en!r} or {f.key!r}")
-            )
+            out.append(Finding.of("missing_column", sheet.name, header.row, f.label_en, label_en=f.label_en, label_zh=f.label_zh, key=f.key))
     for key, cols in header.duplicates.items():
         for col in cols:
             label = sheet.cell(header.row, col)
+            field_ = tab.by_key[key]
             out.append(
-                Finding(sheet.name, header.row, f"{label} ({column_letter(col)})", "duplicate_column",
-                        f"a second {tab.by_key[key].label_en!r} column; it is ignored, rename or remove it")
+                Finding.of("duplicate_column", sheet.name, header.row, f"{label} ({column_letter(col)})", col=col, label_en=field_.label_en, label_zh=field_.label_zh)
             )
     return out
 
@@ -188,7 +186,7 @@ class Sync:
         if state_sheet is None and not self.timezone:
             state.settings["timezone"] = backend.default_timezone()
         tz = _timezone(state.settings.get("timezone", "UTC"))
-        lang = state.settings.get("lang", "en")
+        lang = summary.lang = state.settings.get("lang", "en")
         prefix = (self.id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
         if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 10:
             raise UsageError(f"ID prefix {prefix!r} must be 1-10 letters or digits, starting with a letter")
@@ -206,7 +204,10 @@ class Sync:
             header = find_header(sheet, schema)
             if header is None:
                 if any(v is not None for r in sheet.rows for v in r):
-                    header_findings.append(Finding(sheet.name, 0, "", "no_header", f"no header row found in the first rows; put the column names ({', '.join(f.label_en for f in schema.user_fields[:4])}, ...) in row 1"))
+                    first = schema.user_fields[:4]
+                    header_findings.append(
+                        Finding.of("no_header", sheet.name, 0, "", columns=", ".join(f.label_en for f in first), columns_zh="、".join(f.label_zh for f in first))
+                    )
                 continue
             header_findings += _header_findings(sheet, schema, header)
             if key == "cases":  # parsed in parts, once its IDs are settled
@@ -234,7 +235,7 @@ class Sync:
             _add_tab_patch(patch, summary, cases_frame, cases.sheet, part.diff)
         finished = engine.finish(ctx, part.changed, part.events, part.findings)
         finished.state.settings["last_sync"] = now.isoformat()
-        summary.findings = sorted(set(finished.findings + header_findings), key=lambda f: (f.tab, f.row, f.column, f.code))
+        summary.findings = sorted(set(finished.findings + header_findings), key=Finding.sort_key)
         summary.new_ids = list(ctx.new_ids)
         summary.overdue, summary.due_soon = part.flags["OVERDUE"], part.flags["DUE_SOON"]
 

@@ -387,3 +387,23 @@ def test_the_cycle_collector_is_paused_during_a_sync_and_resumed_after(tmp_path:
     assert gc.isenabled()
     sync(XlsxBackend(write_book(tmp_path / "a.xlsx", cases=3)), NOW, progress=lambda _: seen.append(gc.isenabled()))
     assert seen and not any(seen) and gc.isenabled()
+
+
+def test_a_chinese_workbook_gets_its_findings_notes_and_bases_in_chinese(tmp_path: Path) -> None:
+    from kakosheet import template
+    from kakosheet.backends.xlsx import XlsxBackend
+
+    records = {"cases": [case(category="damagd", order_no="KB1"), case(order_no="KB1"), case(supplier=None, order_no="KB3")]}
+    path = tmp_path / "zh.xlsx"
+    XlsxBackend(path).create(template.build("zh", records))
+    summary = sync(XlsxBackend(path), NOW)
+    assert summary.lang == "zh" and {f.code for f in summary.findings} >= {"misspelt_choice", "required"}
+    sheets = XlsxBackend(path).read()
+    rows = sheets["售后单"].rows
+    header = rows[0]
+    errors, basis = header.index("校验错误"), header.index("推荐依据")
+    assert "是不是 '破损'" in rows[1][errors] and "did you mean" not in rows[1][errors]
+    assert rows[3][errors].startswith("供应商：") and "required" not in rows[3][errors]
+    assert all(r[basis] and not r[basis].isascii() for r in rows[2:4])  # the default rules' bases, in Chinese
+    problems = sheets[PROBLEMS].rows
+    assert any("是不是 '破损'" in str(r[4]) for r in problems[2:])

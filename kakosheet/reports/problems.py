@@ -29,7 +29,7 @@ def problems(findings: Sequence[Finding], setting: Setting) -> GeneratedTab:
     """Every finding with its tab, row, column and message, tab by tab in the workbook's order."""
     lang = setting.lang
     order = {name: i for i, name in enumerate(t for s in schemas().values() for t in (s.name_en, s.name_zh))}
-    rows = [[f.tab, f.row or None, f.column or None, f.code, f.message] for f in sorted(findings, key=lambda f: (order.get(f.tab, 99), f.tab, f.row, f.column))]
+    rows = [[f.tab, f.row or None, f.column or None, f.code, f.render(lang)] for f in sorted(findings, key=lambda f: (order.get(f.tab, 99), f.sort_key()))]
     count = f"{len(findings)} finding(s)." if lang == "en" else f"共 {len(findings)} 条。"
     return GeneratedTab(
         name=PROBLEMS_TAB,
