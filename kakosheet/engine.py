@@ -146,11 +146,6 @@ class IdFacts:
     reported: list[datetime | None]  # reported_at as read (needed only where a new ID is issued)
     raw_ids: list[Any]  # the ID cell's content when it is not blank (needed only where there is no ID)
 
-    @classmethod
-    def of(cls, tab: ParsedTab) -> IdFacts:
-        recs = tab.records
-        return cls(list(tab.rows), [r.get("case_id") for r in recs], [r.get("reported_at") for r in recs], [r.get("_raw_id") for r in recs])
-
 
 def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: str, lang: str = "en") -> tuple[list[str], list[str]]:
     """Every record's case ID, and the IDs newly issued, in row order.

@@ -100,10 +100,10 @@ def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.Dat
 
 def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: datetime, rows: Sequence[int] | None = None) -> ParsedTab:
     """Typed records and findings for every non-blank row below `header`, or for the rows
-    `rows` (1-based, as record_rows gives them) when given: a part of the tab parses alone."""
+    `rows` (1-based, as record_rows gives them) when given: a part of the tab parses alone.
+    The fields people fill in only: the case IDs the engine writes are read by read_ids."""
     parsed = ParsedTab(tab, sheet, header)
     user_cols = [(f, header.columns[f.key]) for f in tab.user_fields if f.key in header.columns]
-    id_field, id_col = _id_column(tab, header)
     parsed.rows = list(record_rows(tab, sheet, header) if rows is None else rows)
     sheet_rows = sheet.rows
     kept = [sheet_rows[r - 1] for r in parsed.rows]
@@ -113,9 +113,6 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     columns: dict[str, list[Any]] = {}
     for f, c in user_cols:
         columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
-    if id_col is not None and id_field is not None:
-        raw_ids = raw_column(id_col)
-        columns[tab.id_field], columns["_raw_id"] = _ids(id_field, raw_ids, tz), _raw_ids(raw_ids)
     keys = list(columns)
     parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
 
@@ -137,7 +134,7 @@ def record_rows(tab: TabSchema, sheet: Sheet, header: Header) -> list[int]:
 
 
 def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], tz: tzinfo) -> tuple[list[Any], list[Any], list[Any]]:
-    """For the records on `rows`, what assigning case IDs reads, as parse_tab would give it: each
+    """For the records on `rows`, what assigning case IDs reads (the one reader of the ID column): each
     record's ID; its raw ID cell where it holds no ID; and its reported time where a new ID will be
     issued (no ID, or one an earlier row has too). None elsewhere, and where unreadable. Findings
     are not made here: parse_tab makes them."""

@@ -26,7 +26,7 @@ from kakosheet.schema import schemas
 from kakosheet.state import State
 from kakosheet.sync import SyncSummary, sync
 from kakosheet.table import Sheet, find_header
-from kakosheet.validate import parse_tab, read_ids, record_rows
+from kakosheet.validate import read_ids, record_rows
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the second process is forked on Linux only")
 
@@ -174,32 +174,29 @@ def test_a_split_xlsx_sync_sets_the_sheet_xml_aside_and_gives_the_same_file(tmp_
     assert files["two"] == files["one"]
 
 
-def _parsed_facts(sheet: Sheet) -> tuple[engine.IdFacts, engine.IdFacts]:
-    tab = schemas()["cases"]
-    header = find_header(sheet, tab)
-    assert header is not None
-    rows = record_rows(tab, sheet, header)
-    case_ids, raw_ids, reported = read_ids(tab, sheet, header, rows, NOW.tzinfo)  # type: ignore[arg-type]
-    return engine.IdFacts(rows, case_ids, reported, raw_ids), engine.IdFacts.of(parse_tab(tab, sheet, header, NOW.tzinfo, NOW))  # type: ignore[arg-type]
-
-
-def test_ids_read_ahead_are_assigned_as_from_the_parsed_records() -> None:
-    """read_ids (what the split sync assigns IDs from) leads to the IDs, notes and log the parsed records lead to."""
+def test_ids_are_read_once_from_the_id_column_and_assigned_from_that() -> None:
+    """read_ids, the one reader of the ID column: a full-width ID is an ID, junk is quoted in the
+    note of the new ID it gets, a blank cell gets a new ID quietly, a copied row's ID is reissued."""
     book = memory_book(_messy_cases(random.Random(3)))
     sync(book, NOW)
     _edit(book, random.Random(4))
     rows = book.grid("Cases")
     case_id = rows[0].index("Case ID")
-    rows[10][case_id] = "ＡＳ-202611-00007"  # full width: still an ID
+    kept = rows[10][case_id]
+    rows[10][case_id] = kept.replace("AS", "ＡＳ")  # full width: still an ID
     rows[11][case_id] = 12345.0
     rows[12][case_id] = "   "
     rows.append(copy.deepcopy(rows[10]))
-    ahead, parsed = _parsed_facts(Sheet("Cases", copy.deepcopy(rows)))
-    assert ahead.rows == parsed.rows and ahead.case_ids == parsed.case_ids
-    outcomes = []
-    for facts in (ahead, parsed):
-        state = State()
-        ids, new = engine.assign_ids(facts, state, NOW, NOW.tzinfo, "AS")  # type: ignore[arg-type]
-        outcomes.append((ids, new, state.cases, state.log, state.counters))
-    assert outcomes[0] == outcomes[1]
-    assert any(event[2] == "id_replaced" for event in outcomes[0][3]) and any(event[2] == "id_reassigned" for event in outcomes[0][3])
+    sheet = Sheet("Cases", copy.deepcopy(rows))
+    tab = schemas()["cases"]
+    header = find_header(sheet, tab)
+    assert header is not None
+    records = record_rows(tab, sheet, header)
+    ids, raw_ids, _ = read_ids(tab, sheet, header, records, NOW.tzinfo)  # type: ignore[arg-type]
+    at = {row: i for i, row in enumerate(records)}
+    assert ids[at[11]] == kept and ids[at[len(rows)]] == kept
+    assert ids[at[12]] is None and raw_ids[at[12]] == 12345.0 and ids[at[13]] is None and raw_ids[at[13]] is None
+    state = State()
+    assigned, new = engine.assign_ids(engine.IdFacts(records, ids, [None] * len(ids), raw_ids), state, NOW, NOW.tzinfo, "AS")  # type: ignore[arg-type]
+    assert len(set(assigned)) == len(assigned) and assigned[at[11]] == kept and assigned[at[len(rows)]] in new
+    assert {event[2] for event in state.log} >= {"id_replaced", "id_reassigned"}
