@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
+from .formats import DATE_TEXT, DATETIME_TEXT
+
 Params = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name: hashable and ordered
 
 
@@ -148,9 +150,9 @@ _NEEDED = {code: fields(entry.en) | fields(entry.zh) for code, entry in CATALOGU
 def param(value: object) -> str:
     """A fact as messages show it: times as YYYY-MM-DD HH:MM, numbers without a needless '.0'."""
     if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
+        return value.strftime(DATETIME_TEXT)
     if isinstance(value, date):
-        return f"{value:%Y-%m-%d}"
+        return value.strftime(DATE_TEXT)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -17,9 +17,9 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from .catalogue import Ref
+from .formats import DATE_TEXT, DATETIME_TEXT, EXCEL_EPOCH
 from .schema import Field, norm_label
 
-EXCEL_EPOCH = datetime(1899, 12, 30)
 # Excel serial numbers from 1990-01-01 to 2100-12-31 are taken as dates in date columns.
 _SERIAL_MIN, _SERIAL_MAX = 32874, 73415
 
@@ -46,7 +46,7 @@ def clean_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M") if value.time() != time() else value.strftime("%Y-%m-%d")
+        return value.strftime(DATETIME_TEXT) if value.time() != time() else value.strftime(DATE_TEXT)
     return str(value).strip()
 
 

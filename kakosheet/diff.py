@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .findings import column_letter
+from .formats import DATETIME_TEXT, column_letter
 from .patch import GeneratedTab, RowRef, RowWrite, TabPatch
 from .schema import TabSchema
 from .table import Header, Sheet, canonical, same_value
@@ -178,7 +178,7 @@ def _show(value: Any) -> str:
     if value is None:
         return "(blank)"
     if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
+        return value.strftime(DATETIME_TEXT)
     if isinstance(value, (int, float)):
         return str(value)
     text = str(value)

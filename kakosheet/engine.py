@@ -17,12 +17,11 @@ from .catalogue import Ref
 from .coerce import Duration, format_span, to_duration
 from .findings import Finding
 from .schema import choice_sets, schemas
+from .stages import DONE, NO_CLOCK
 from .state import CaseState, State
 from .template import default_rules, default_sla
 from .validate import ParsedTab
 
-DONE = frozenset({"completed", "closed", "cancelled"})
-NO_CLOCK = frozenset({"closed", "cancelled", "on_hold"})
 DUE_SOON_SHARE = 0.25
 NOTE_DAYS = 7
 _ID_KEY = re.compile(r".+-\d{6}\Z")  # what comes before an ID's number: PREFIX-YYYYMM

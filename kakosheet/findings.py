@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import Params, Ref, params_of, render
+from .formats import column_letter
+
+__all__ = ["Finding", "column_letter"]
 
 _LITERAL = "_literal"  # the one parameter of a finding made with ready-made (English) text
 
@@ -91,13 +94,3 @@ class Finding:
 
     def __ge__(self, other: Finding) -> bool:
         return self.sort_key() >= other.sort_key()
-
-
-def column_letter(col: int) -> str:
-    """0-based column index -> spreadsheet letters (0 -> A, 26 -> AA)."""
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .formats import EXCEL_EPOCHS
 from .schema import TabSchema, norm_label
 
 HEADER_SCAN_ROWS = 10
@@ -57,7 +58,6 @@ def canonical(value: Any) -> Any:
     return value
 
 
-_EPOCHS = {False: datetime(1899, 12, 30), True: datetime(1904, 1, 1)}
 
 
 def excel_serial(value: datetime | date, date1904: bool = False) -> float:
@@ -66,7 +66,7 @@ def excel_serial(value: datetime | date, date1904: bool = False) -> float:
         value = datetime(value.year, value.month, value.day)
     elif value.tzinfo is not None:
         value = value.replace(tzinfo=None)
-    delta = value - _EPOCHS[date1904]
+    delta = value - EXCEL_EPOCHS[date1904]
     return delta.days + delta.seconds / 86400
 
 

@@ -19,10 +19,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from kakosheet import sample, template
 from kakosheet.backends.xlsx import ENGINE_FILL, XlsxBackend
 from kakosheet.coerce import coerce, to_choice
-from kakosheet.engine import DONE
 from kakosheet.errors import WorkbookExists
 from kakosheet.reports import tab_names
 from kakosheet.schema import Field, TabSchema, choice_sets, schemas
+from kakosheet.stages import DONE
 from kakosheet.table import find_header
 from kakosheet.validate import ParsedTab, parse_tab
 

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import UsageError, WorkbookExists
+from ..formats import DATETIME_FORMAT
 from ..patch import ApplyResult, Patch, plan_writes
 from ..table import Sheet, canonical, excel_serial
 from ..template import LISTS_TAB, STATE_TAB, Template
@@ -30,7 +31,6 @@ from .gsheets_transport import Caller, SheetsAccessDenied, load_credentials, mak
 
 MAX_REQUEST_BYTES = 2_000_000
 ROW_GAP = 25  # rows closer than this are written as one block, the ones between sent as null
-DATETIME_PATTERN = "yyyy-mm-dd hh:mm"
 ENGINE_RGB = {"red": 0.906, "green": 0.902, "blue": 0.902}
 HEADER_RGB = {"red": 0.867, "green": 0.922, "blue": 0.969}
 _ID = re.compile(r"^(?:gsheets://|https://docs\.google\.com/spreadsheets/d/)([A-Za-z0-9_-]{10,})")
@@ -261,7 +261,7 @@ def _number_format(sheet_id: int, col: int, header_row: int) -> dict[str, Any]:
     return {
         "repeatCell": {
             "range": {"sheetId": sheet_id, "startRowIndex": header_row, "startColumnIndex": col, "endColumnIndex": col + 1},
-            "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": DATETIME_PATTERN}}},
+            "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": DATETIME_FORMAT}}},
             "fields": "userEnteredFormat.numberFormat",
         }
     }

@@ -10,8 +10,9 @@ from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ..formats import EXCEL_EPOCHS
 from ..patch import GeneratedTab
-from ..table import _EPOCHS, excel_serial
+from ..table import excel_serial
 from .forked import Forked
 from .xlsx_styles import Styles
 from .xlsxpkg import MAIN_NS, REL_NS, PackageError, _attrs, col_index, col_letters
@@ -334,7 +335,7 @@ class _Cells:
         ref = f'<{prefix}c r="{self._letters.get(col) or self._letters.setdefault(col, col_letters(col))}'
         tails: dict[tuple[type, Any], str] = {}  # this column's repeated values
         remember = True  # until the column proves to hold mostly distinct values (IDs, dates)
-        epoch = _EPOCHS[date1904]
+        epoch = EXCEL_EPOCHS[date1904]
         plain = f'{f" s={chr(34)}{style}{chr(34)}" if style is not None else ""} t="inlineStr"><{prefix}is><{prefix}t>'
         plain_end = f"</{prefix}t></{prefix}is></{prefix}c>"
         special = _SPECIAL.search

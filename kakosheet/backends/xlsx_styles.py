@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ..formats import DATETIME_FORMAT
 from .xlsxpkg import MAIN_NS, _attr, _unescape
 
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 _DATE_CODES = re.compile(r"(?<![\\\"])[ymdhs]", re.I)
 _BUILTIN_DATE_FORMATS = set(range(14, 23)) | {45, 46, 47}
 _BUILTIN_FORMATS = {"0": 1, "0.00": 2, "0%": 9, "0.00%": 10}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from ..formats import DATETIME_FORMAT, column_letter
 from ..patch import GeneratedTab
 from ..template import LISTS_TAB, STATE_TAB, Template
 
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 ENGINE_FILL = "E7E6E6"
 HEADER_FILL = "DDEBF7"
 
@@ -62,9 +62,7 @@ def _replace_tab(book: Any, gen: GeneratedTab) -> None:
 
 
 def _letter(col: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(col)
+    return column_letter(col - 1)
 
 
 _VALIDATION_TYPES = {

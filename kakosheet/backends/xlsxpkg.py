@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
-from ..findings import column_letter
+from ..formats import column_letter
 
 try:  # ISA-L's deflate writes the same format several times faster than zlib's fastest level
     from isal import isal_zlib as _fast_zlib

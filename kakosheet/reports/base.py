@@ -14,6 +14,7 @@ from typing import ClassVar, Self
 
 from ..engine import CaseFacts
 from ..findings import Finding
+from ..formats import DATETIME_TEXT
 from ..patch import GeneratedTab
 from ..validate import ParsedTab
 
@@ -62,5 +63,5 @@ class Report:
 def title(name: str, now: datetime, tz: tzinfo, lang: str, extra: str = "") -> str:
     """The first line of a generated tab: what it is and when it was made."""
     w = WORDS[lang]
-    line = f"{name} — {w['title']} {now.astimezone(tz):%Y-%m-%d %H:%M} ({tz}). {w['edit']}"
+    line = f"{name} — {w['title']} {now.astimezone(tz).strftime(DATETIME_TEXT)} ({tz}). {w['edit']}"
     return f"{line} {extra}".strip()

@@ -16,6 +16,7 @@ from ..engine import CaseFacts
 from ..findings import Finding
 from ..patch import GeneratedTab
 from ..schema import schemas
+from ..stages import CANCELLED, RESOLVED
 from ..template import SCORECARD_TAB
 from ..validate import ParsedTab
 from .base import Report, Setting, title
@@ -138,7 +139,7 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> 
             continue
         key = supplier_key(case.supplier)
         spellings.setdefault(key, Counter())[case.supplier] += 1
-        if case.status == "cancelled":
+        if case.status == CANCELLED:
             continue
         s = suppliers.get(key)
         if s is None:
@@ -150,7 +151,7 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> 
             s.outside += 1
         else:
             s.cases += 1
-        if case.status not in ("completed", "closed"):
+        if case.status not in RESOLVED:
             s.open += 1
         if case.flag == "OVERDUE":
             s.overdue += 1
