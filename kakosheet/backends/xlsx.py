@@ -230,7 +230,7 @@ class XlsxBackend:
                     self._preloaded = (stamp, prefetched.part, parsed.xml, parsed.numbered)
                 prefetched = None
             else:
-                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name)])
+                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name, str(self.path))])
             raw = parsed.rows()
             del parsed  # the parsed sheet goes before the next is parsed: one at a time in memory
             out[meta.name] = Sheet(meta.name, raw, hidden=meta.visible != SheetVisibleEnum.Visible)
