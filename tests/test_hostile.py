@@ -1,11 +1,16 @@
-"""Hostile .xlsx files: a tab calamine cannot parse is an error naming it, never an empty table."""
+"""Hostile .xlsx files: a tab calamine cannot parse is an error naming it, never an empty table, and
+a package that would inflate far past its size is refused before anything is unpacked."""
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import write_book
+from lossless_books import rich_book
 
 from kakosheet.backends import xlsx_read, xlsxpkg
 from kakosheet.backends.xlsx import XlsxBackend
@@ -149,3 +155,132 @@ def test_a_tab_with_no_cells_reads_as_an_empty_table_and_the_sync_goes_on(tmp_pa
     r = sync(book)
     assert r.returncode == 0, r.stderr
     assert "Cases 40" in r.stdout and "new IDs: 40" in r.stdout
+
+
+# -- packages that would inflate far past their size ---------------------------------------
+
+
+def padded(mib: int) -> Callable[[bytes], Iterator[bytes]]:
+    """The sheet with `mib` MiB of whitespace before its cells: valid XML, compressing about 1,000 to 1."""
+
+    def pieces(xml: bytes) -> Iterator[bytes]:
+        at = xml.index(b"<sheetData")
+        yield xml[:at]
+        spaces = b" " * (1 << 20)
+        for _ in range(mib):
+            yield spaces
+        yield xml[at:]
+
+    return pieces
+
+
+def sync_measured(book: Path) -> tuple[int, str, int]:
+    """A sync of `book` in a child process: its exit code, its stderr and its peak memory in bytes."""
+    err = book.parent / "stderr.txt"
+    with err.open("w") as fh:
+        child = subprocess.Popen([sys.executable, "-m", "kakosheet", "sync", str(book), "--now", NOW], stdout=subprocess.DEVNULL, stderr=fh)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own usage, not the largest of the test's children
+        child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, err.read_text(), usage.ru_maxrss * 1024
+
+
+def test_a_package_far_smaller_than_it_inflates_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    source = write_book(tmp_path / "source.xlsx", cases=40)
+    part = part_of(source, "Cases")
+    book = rewrite(source, tmp_path / "bomb.xlsx", part, padded(256))
+    on_disk = book.stat().st_size
+    with zipfile.ZipFile(book) as zf:
+        declared = zf.getinfo(part).file_size
+    assert declared > 256 << 20 and declared > 500 * on_disk
+    before = book.read_bytes()
+    code, err, peak = sync_measured(book)
+    assert code == 1
+    line = one_error_line(subprocess.CompletedProcess([], code, "", err))
+    assert line.startswith(f"Error: {book}: refused before unpacking: its part {part} would inflate to 256")
+    assert f"{xlsxpkg.INFLATE_RATIO}x the file's" in line
+    assert peak < 256 << 20  # the sheet was never inflated into memory
+    assert_untouched(book, before)
+
+
+def test_a_package_past_the_ceiling_is_refused_whatever_its_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = write_book(tmp_path / "book.xlsx", cases=200)
+    with zipfile.ZipFile(book) as zf:
+        total = sum(info.file_size for info in zf.infolist())
+    assert total < xlsxpkg.INFLATE_RATIO * book.stat().st_size  # within the ratio: only the ceiling refuses it
+    monkeypatch.setattr(xlsxpkg, "INFLATE_CEILING", 64 << 10)
+    before = book.read_bytes()
+    r = CliRunner().invoke(main, ["sync", str(book), "--now", NOW])
+    assert r.exit_code == 1
+    line = one_error_line(r)
+    assert f"{book}: refused before unpacking: its part xl/worksheets/" in line and "over the ceiling of 64 KiB" in line
+    assert_untouched(book, before)
+
+
+def declare(path: Path, name: str, size: int, crc: int | None = None) -> None:
+    """Make the local header and the directory entry of member `name` declare `size` inflated bytes (and `crc`)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        local = zf.getinfo(name).header_offset
+    entry = raw.index(b"PK\x01\x02")
+    while raw[entry + 46 : entry + 46 + struct.unpack_from("<H", raw, entry + 28)[0]] != name.encode():
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    for size_at, crc_at in ((local + 22, local + 14), (entry + 24, entry + 16)):
+        struct.pack_into("<I", raw, size_at, size)
+        if crc is not None:
+            struct.pack_into("<I", raw, crc_at, crc)
+    path.write_bytes(raw)
+
+
+def test_a_member_inflating_past_its_declared_size_is_refused_as_it_is_inflated(tmp_path: Path) -> None:
+    declared = xlsxpkg.BIG_PART + 1  # large enough to be inflated with ISA-L
+    content = b" " * (64 << 20)
+    zpath = tmp_path / "liar.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("sheet.xml", content)
+    declare(zpath, "sheet.xml", declared, zlib.crc32(content[:declared]))  # all it declares is true
+    del content
+    with zipfile.ZipFile(zpath) as zf:
+        assert zf.getinfo("sheet.xml").file_size == declared
+        tracemalloc.start()
+        try:
+            with pytest.raises(zipfile.BadZipFile, match="inflates to more than"):
+                xlsxpkg.read_member(zf, "sheet.xml")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 3 * declared  # it stopped at the declared size, not at 64 MiB
+
+
+def test_a_sheet_inflating_past_its_declared_size_is_an_error_naming_the_tab(tmp_path: Path) -> None:
+    source = write_book(tmp_path / "source.xlsx", cases=40)
+    part = part_of(source, "Cases")
+    book = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, b"".join(padded(32)(data)) if info.filename == part else data)
+    with zipfile.ZipFile(source) as zf:
+        declare(book, part, zf.getinfo(part).file_size)  # what the sheet was before the padding
+    before = book.read_bytes()
+    r = sync(book)
+    assert r.returncode == 1
+    assert "tab 'Cases' cannot be read (" in one_error_line(r)
+    assert_untouched(book, before)
+
+
+def largest_ratio(book: Path) -> float:
+    with zipfile.ZipFile(book) as zf:
+        return sum(info.file_size for info in zf.infolist()) / book.stat().st_size
+
+
+def test_the_sample_workbook_and_one_with_images_are_far_inside_the_limits_and_sync(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.xlsx"
+    r = subprocess.run([sys.executable, "-m", "kakosheet", "init", str(sample), "--sample", "500", "--now", NOW], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rich = rich_book(tmp_path / "rich.xlsx")
+    for book in (sample, rich):
+        assert largest_ratio(book) < xlsxpkg.INFLATE_RATIO / 4
+        r = sync(book)
+        assert r.returncode == 0, r.stderr
+        assert "new IDs: " in r.stdout and "new IDs: 0" not in r.stdout
+
