@@ -284,3 +284,8 @@ def test_the_sample_workbook_and_one_with_images_are_far_inside_the_limits_and_s
         assert r.returncode == 0, r.stderr
         assert "new IDs: " in r.stdout and "new IDs: 0" not in r.stdout
 
+
+def test_the_readme_states_the_limits_the_code_holds() -> None:
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert f"more than {xlsxpkg.INFLATE_RATIO} times the file's size on disk" in text
+    assert f"more than {xlsxpkg._size(xlsxpkg.INFLATE_CEILING)} whatever its size" in text
