@@ -164,8 +164,13 @@ class XlsxBackend:
             self._prefetched = _Prefetch(_stamp(self.path), name, part, parsed, unpacks=sizes[name] >= xlsx_read.SPLIT_MIN)
 
     def _open_book(self) -> Any:
+        """calamine's reader of the workbook, once the package is known not to inflate past its limits."""
         from python_calamine import CalamineWorkbook
 
+        try:
+            xlsxpkg.check_package(str(self.path))  # before calamine, which inflates what it reads itself
+        except xlsxpkg.PackageTooLarge as e:
+            raise UnreadableWorkbook(f"{self.path}: {e}") from e
         try:
             return CalamineWorkbook.from_path(str(self.path))
         except Exception as e:  # calamine raises its own error types for every kind of bad file
@@ -230,7 +235,7 @@ class XlsxBackend:
                     self._preloaded = (stamp, prefetched.part, parsed.xml, parsed.numbered)
                 prefetched = None
             else:
-                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name)])
+                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name, str(self.path))])
             raw = parsed.rows()
             del parsed  # the parsed sheet goes before the next is parsed: one at a time in memory
             out[meta.name] = Sheet(meta.name, raw, hidden=meta.visible != SheetVisibleEnum.Visible)

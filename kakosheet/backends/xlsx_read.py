@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UnreadableWorkbook
 from .xlsx_sheet import rows_numbered, sheet_data
 from .xlsxpkg import Package, read_member, relationships, resolve_target
 
@@ -60,7 +61,7 @@ class Parsed:
         try:
             rows = _blanks_as_none(_to_python(_done(self.halves[0]), skip_empty=False))
             bottom = _done(self.halves[1])
-        except Exception:
+        except Exception:  # a half not parsed: the sheet parsed whole decides, and raises if it cannot be read either
             if self.whole is None:
                 raise
             return _blanks_as_none(_to_python(self.whole(), skip_empty=False))
@@ -96,12 +97,7 @@ def _blanks_as_none(rows: list[list[Any]]) -> list[list[Any]]:
 
 
 def _to_python(sheet: Any, skip_empty: bool) -> list[list[Any]]:
-    if sheet is None:
-        return []
-    try:
-        return sheet.to_python(skip_empty_area=skip_empty)
-    except Exception:  # an empty sheet has no cells
-        return []
+    return sheet.to_python(skip_empty_area=skip_empty)  # [] for a sheet with no cells
 
 
 def parse(path: str, name: str, part: str, book: Any) -> Parsed:
@@ -112,10 +108,10 @@ def parse(path: str, name: str, part: str, book: Any) -> Parsed:
     pkg = Package.open(path)
     with pkg.zf:
         if pkg.zf.getinfo(part).file_size < SPLIT_MIN:
-            return Parsed(None, [parse_whole(book, name)])
+            return Parsed(None, [parse_whole(book, name, path)])
         xml = read_member(pkg.zf, part)
         cut = _cut(xml)
-        parsed = Parsed(xml, [], whole=lambda: parse_whole(book, name))
+        parsed = Parsed(xml, [], whole=lambda: parse_whole(book, name, path))
         if cut is not None:
             folder = None
             try:
@@ -125,18 +121,28 @@ def parse(path: str, name: str, part: str, book: Any) -> Parsed:
                 if folder is not None:
                     shutil.rmtree(folder, ignore_errors=True)
             else:
-                parsed.halves = [in_background(_parse_package, path, name) for path in paths]
+                parsed.halves = [in_background(_parse_package, half, name) for half in paths]
                 parsed.numbered = rows_numbered(xml)  # for the write, while calamine parses (outside the interpreter lock)
                 return parsed
-    parsed.halves = [parse_whole(book, name)]
+    parsed.halves = [parse_whole(book, name, path)]
     return parsed
 
 
-def parse_whole(book: Any, name: str) -> Any:
+def parse_whole(book: Any, name: str, path: str) -> Any:
+    """Sheet `name` parsed whole by `book`, calamine's reader of the workbook at `path`.
+
+    A sheet with no cells (and a chart sheet) parses as a sheet with no rows; calamine raises
+    only for a sheet it cannot parse (XML it cannot read, a part missing from the package, a
+    damaged deflate stream), and that is UnreadableWorkbook naming the tab: never an empty table."""
+    from python_calamine import CalamineError
+
     try:
         return book.get_sheet_by_name(name)
-    except Exception:  # a chart sheet has no cells
-        return None
+    except (CalamineError, OSError) as e:  # OSError: calamine's I/O errors, e.g. a corrupt deflate stream
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise UnreadableWorkbook(
+            f"{path}: tab {name!r} cannot be read ({reason}); open the workbook in Excel, WPS or LibreOffice, save it again and sync"
+        ) from e
 
 
 def _parse_package(path: str, name: str) -> Any:
