@@ -46,7 +46,7 @@ class Execution:
             return None
         threads = threading.active_count()
         if threads > 1:
-            log.debug("working through %d items in one process: %d other threads run, and forking beside them is not safe", count, threads - 1)
+            log.debug("working through %d items in one process: %d other thread(s) run, and forking beside threads is not safe", count, threads - 1)
             return None
         return max(1, min(count - 1, int(count * self.share)))
 

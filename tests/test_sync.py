@@ -6,6 +6,7 @@ import copy
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -407,3 +408,62 @@ def test_a_chinese_workbook_gets_its_findings_notes_and_bases_in_chinese(tmp_pat
     assert all(r[basis] and not r[basis].isascii() for r in rows[2:4])  # the default rules' bases, in Chinese
     problems = sheets[PROBLEMS].rows
     assert any("是不是 '破损'" in str(r[4]) for r in problems[2:])
+
+
+class _Sent:
+    """An action that records when it ran, and how many writes the workbook had then."""
+
+    def __init__(self, book: MemoryBackend):
+        self.book, self.runs = book, []
+
+    def run(self) -> str:
+        self.runs.append(self.book.writes)
+        return "sent"
+
+
+def _sync_with_action(book: MemoryBackend, action: _Sent, **options: Any) -> Any:
+    from kakosheet.sync import Sync
+
+    class WithAction(Sync):
+        def make_plan(self) -> Any:
+            plan = super().make_plan()
+            plan.actions.append(action)
+            return plan
+
+    return WithAction(book, NOW, **options).run()
+
+
+def test_actions_run_once_after_the_write_even_when_the_plan_was_made_again() -> None:
+    from kakosheet.errors import WorkbookChanged
+
+    book = memory_book([case()])
+    saves = []
+
+    def someone_saves(b: MemoryBackend) -> None:  # the first write finds the workbook changed
+        if not saves:
+            saves.append(1)
+            raise WorkbookChanged("memory workbook was saved meanwhile")
+
+    book.before_apply.append(someone_saves)
+    action = _Sent(book)
+    summary = _sync_with_action(book, action)
+    assert saves == [1] and book.writes == 1
+    assert action.runs == [1]  # once, and only after the workbook was written
+    assert summary.actions_done == ["sent"]
+
+
+def test_no_action_runs_on_a_dry_run_or_when_the_write_never_succeeds() -> None:
+    from kakosheet.errors import WorkbookChanged, WriteConflict
+
+    book = memory_book([case()])
+    action = _Sent(book)
+    _sync_with_action(book, action, dry_run=True)
+    assert action.runs == []
+
+    def always_saved(b: MemoryBackend) -> None:
+        raise WorkbookChanged("memory workbook was saved meanwhile")
+
+    book.before_apply.append(always_saved)
+    with pytest.raises(WriteConflict):
+        _sync_with_action(book, action)
+    assert action.runs == [] and book.writes == 0
