@@ -275,12 +275,12 @@ def test_any_text_round_trips(events: list[tuple[str, str, str]]) -> None:
 
 
 def test_a_million_events_stay_within_a_spreadsheets_limits_and_read_back_equal() -> None:
-    times = [(NOW + timedelta(hours=h)).isoformat() for h in range(1000)]
     statuses = ["reported", "responsibility_confirmed", "plan_agreed", "in_progress", "completed"]
-    log = [
-        Event(times[i // 1000], f"AS-2026{i % 12 + 1:02d}-{i % 100_000:05d}", "status_changed", f"{statuses[i % 5]} -> {statuses[(i + 1) % 5]}")
-        for i in range(1_000_000)
+    made = [  # 10,007 events, repeated: made quickly
+        Event((NOW + timedelta(minutes=i)).isoformat(), f"AS-2026{i % 12 + 1:02d}-{i:05d}", "status_changed", f"{statuses[i % 5]} -> {statuses[(i + 1) % 5]}")
+        for i in range(10_007)
     ]
+    log = [made[i % len(made)] for i in range(1_000_000)]
     rows = State(log=log).to_rows()
     cells = v2_log_cells(rows)
     assert all(len(r) == 2 and utf16(r[1]) < EXCEL_CELL for r in cells)
