@@ -58,7 +58,7 @@ class CaseFacts(NamedTuple):  # a tuple: made 100k times a sync, and pickled fro
     region: str | None
 
 
-Event = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
+CaseEvent = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
 
 
 class CaseOutcome(NamedTuple):
@@ -68,7 +68,7 @@ class CaseOutcome(NamedTuple):
     cells: dict[str, Any]  # engine field -> value
     facts: CaseFacts
     state: CaseState
-    events: tuple[Event, ...] = ()
+    events: tuple[CaseEvent, ...] = ()
 
 
 def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
@@ -282,7 +282,7 @@ class Finished:
     values: dict[str, list[dict[str, Any]]]
 
 
-def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list[Event], case_findings: list[Finding]) -> Finished:
+def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list[CaseEvent], case_findings: list[Finding]) -> Finished:
     """Put the cases' outcomes together: `changed` holds the state (and its entry in the state tab)
     of each case whose state changed, `events` their events in row order, `case_findings` the
     findings on the Cases records."""
@@ -362,7 +362,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     category, priority = record.get("category"), record.get("priority") or "normal"
     rule = decide.rule(record)
     reported = record.get("reported_at")
-    events: tuple[Event, ...] = ()
+    events: tuple[CaseEvent, ...] = ()
     if prior is not None and prior.status == status:
         state, since = prior, prior.since
     else:

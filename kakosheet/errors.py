@@ -47,3 +47,7 @@ class WorkbookLocked(KakosheetError):
 
 class WorkbookNotWritable(KakosheetError):
     """The workbook or its folder cannot be written."""
+
+
+class StateUnreadable(KakosheetError):
+    """The hidden state tab holds a row or line this release cannot read, or was written by a newer one."""

@@ -61,7 +61,7 @@ class CasesPart:
     diff: Diff
     reports: list[Report]
     changed: dict[str, tuple[CaseState, Entry]]
-    events: list[engine.Event]
+    events: list[engine.CaseEvent]
     flags: Counter[str | None]
 
     def merge(self, later: CasesPart) -> CasesPart:
@@ -110,7 +110,7 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
     cells: list[dict[str, Any]] = []
     facts: list[engine.CaseFacts] = []
     changed: dict[str, tuple[CaseState, Entry]] = {}
-    events: list[engine.Event] = []
+    events: list[engine.CaseEvent] = []
     for record, case_id, row in zip(parsed.records, ctx.ids[part], rows, strict=True):
         prior = known.get(case_id)
         outcome = evaluate(ctx, record, case_id, prior, row, by_row.get(row, ()))

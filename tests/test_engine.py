@@ -88,8 +88,8 @@ def test_status_since_is_kept_until_the_status_changes() -> None:
     book.grid("Cases")[1][header.index("Status")] = "completed"
     sync(book, NOW + timedelta(days=2))
     assert book.grid("Cases")[1][since] == datetime(2026, 11, 24, 10, 0)
-    state = book.grid("_kakosheet")
-    assert any(r[0] == "log" and r[3] == "status_changed" and r[4] == "in_progress -> completed" for r in state)
+    log = State.from_rows(book.grid("_kakosheet")).log
+    assert any(e.event == "status_changed" and e.detail == "in_progress -> completed" for e in log)
 
 
 def test_in_progress_limit_and_whole_cycle_limit_the_earlier_wins() -> None:
