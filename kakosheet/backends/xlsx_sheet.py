@@ -619,12 +619,16 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
         parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(tab.widths.items())) + "</cols>")
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
+    special = _SPECIAL.search
     for r, row in enumerate(tab.rows, start=1):
         cells = []
         for c, value in enumerate(row):
             if value is None:
                 continue
             style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if r > tab.header_row else None
+            if style is None and type(value) is str and value and special(value) is None:  # most cells: plain text
+                cells.append(f'<c r="{letters[c]}{r}" t="inlineStr"><is><t>{value}</t></is></c>')
+                continue
             if isinstance(value, (datetime, date)):
                 style = styles.date_style(style)
             cells.append(cell_xml("", f"{letters[c]}{r}", value, style, date1904))

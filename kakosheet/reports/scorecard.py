@@ -138,7 +138,10 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> 
         if not case.supplier:
             continue
         key = supplier_key(case.supplier)
-        spellings.setdefault(key, Counter())[case.supplier] += 1
+        names = spellings.get(key)
+        if names is None:
+            names = spellings[key] = Counter()
+        names[case.supplier] += 1
         if case.status == CANCELLED:
             continue
         s = suppliers.get(key)
