@@ -165,20 +165,20 @@ def _run_sync(backend: Backend, now: datetime, **options: Any) -> SyncSummary:
     return job.run()
 
 
-def _summary(result: SyncSummary) -> None:
-    verb = "would write" if result.dry_run else "wrote"
-    click.echo(f"{result.workbook}: {'dry run ' if result.dry_run else ''}sync at {result.now.isoformat(timespec='minutes')}")
-    read = ", ".join(f"{name} {n}" for name, n in result.rows_read.items())
+def _print_summary(summary: SyncSummary) -> None:
+    verb = "would write" if summary.dry_run else "wrote"
+    click.echo(f"{summary.workbook}: {'dry run ' if summary.dry_run else ''}sync at {summary.now.isoformat(timespec='minutes')}")
+    read = ", ".join(f"{name} {n}" for name, n in summary.rows_read.items())
     click.echo(f"  rows read: {read}")
-    click.echo(f"  new IDs: {len(result.new_ids)}")
-    click.echo(f"  findings: {len(result.findings)}" + (" (see the Problems tab and each row's validation errors)" if result.findings else ""))
-    click.echo(f"  overdue: {result.overdue}, due soon: {result.due_soon}")
-    if result.cells_changed or result.tabs_rewritten:
-        click.echo(f"  {verb}: {result.cells_changed} cells, tabs {', '.join(result.tabs_rewritten) or 'none'}")
+    click.echo(f"  new IDs: {len(summary.new_ids)}")
+    click.echo(f"  findings: {len(summary.findings)}" + (" (see the Problems tab and each row's validation errors)" if summary.findings else ""))
+    click.echo(f"  overdue: {summary.overdue}, due soon: {summary.due_soon}")
+    if summary.cells_changed or summary.tabs_rewritten:
+        click.echo(f"  {verb}: {summary.cells_changed} cells, tabs {', '.join(summary.tabs_rewritten) or 'none'}")
     else:
         click.echo("  nothing changed; the workbook was not written")
-    if result.applied and (result.applied.skipped_rows or result.applied.skipped_tabs):
-        skipped = result.applied.skipped_rows + result.applied.skipped_tabs
+    if summary.applied and (summary.applied.skipped_rows or summary.applied.skipped_tabs):
+        skipped = summary.applied.skipped_rows + summary.applied.skipped_tabs
         click.echo(f"  left for the next sync (edited during this one): {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else ""))
 
 
@@ -207,12 +207,12 @@ def sync_command(
     backend = open_backend(
         book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open, credentials=credentials, deadline=deadline
     )
-    result = _run_sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
-    _summary(result)
+    summary = _run_sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
+    _print_summary(summary)
     if dry_run:
-        for line in result.changes[:MAX_CHANGE_LINES]:
+        for line in summary.changes[:MAX_CHANGE_LINES]:
             click.echo(f"  ~ {line}")
-        total = result.cells_changed + len(result.tabs_rewritten)
+        total = summary.cells_changed + len(summary.tabs_rewritten)
         if total > MAX_CHANGE_LINES:
             click.echo(f"  ... and {total - MAX_CHANGE_LINES} more")
 
@@ -225,12 +225,12 @@ def sync_command(
 def validate(book: str, now: str | None, credentials: str | None, deadline: float) -> None:
     """Print every finding in BOOK (.xlsx/.xlsm or gsheets://ID); write nothing. Exits 1 when there are findings."""
     backend = open_backend(book, credentials=credentials, deadline=deadline)
-    result = _run_sync(backend, _now(now), dry_run=True)
-    for finding in result.findings:
-        click.echo(finding.line(result.lang))
-    total = sum(result.rows_read.values())
-    click.echo(f"{len(result.findings)} finding(s) in {total} rows of {result.workbook}", err=True)
-    if result.findings:
+    summary = _run_sync(backend, _now(now), dry_run=True)
+    for finding in summary.findings:
+        click.echo(finding.line(summary.lang))
+    total = sum(summary.rows_read.values())
+    click.echo(f"{len(summary.findings)} finding(s) in {total} rows of {summary.workbook}", err=True)
+    if summary.findings:
         sys.exit(EXIT_FINDINGS)
 
 

@@ -178,7 +178,7 @@ def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: 
             note = Ref.of("id_reassigned_note", case_id=case_id, row=first_row[case_id]).render(lang)
             state.record(now, fresh, "id_reassigned", f"copy of {case_id}")
         elif raw_id is not None:
-            note = Ref.of("id_replaced_note", raw=raw_id).render(lang)
+            note = Ref.of("id_replaced_note", raw=_shortened(raw_id)).render(lang)
             state.record(now, fresh, "id_replaced", repr(raw_id))
         else:
             note = ""
@@ -188,6 +188,16 @@ def assign_ids(facts: IdFacts, state: State, now: datetime, tz: tzinfo, prefix: 
         out.append(fresh)
         new.append(fresh)
     return out, new
+
+
+NOTE_QUOTE = 80  # characters of an ID cell's junk quoted in the note of the new ID it gets
+
+
+def _shortened(value: Any) -> Any:
+    """`value` as a note quotes it: text cut to NOTE_QUOTE characters, so a cell never overflows."""
+    if isinstance(value, str) and len(value) > NOTE_QUOTE:
+        return value[: NOTE_QUOTE - 1] + "…"
+    return value
 
 
 def _rules(tabs: dict[str, ParsedTab], lang: str) -> list[dict[str, Any]]:
@@ -402,9 +412,12 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         if end >= reported:
             days_open = (end - reported) // ONE_DAY
 
-    notes = [f.cell_text(ctx.inputs.lang) for f in sorted(findings, key=Finding.sort_key)] if findings else []
-    if state.note and state.note_until and now < state.note_until:
-        notes.append(state.note)
+    errors = None
+    if findings or state.note:
+        notes = [f.cell_text(ctx.inputs.lang) for f in sorted(findings, key=Finding.sort_key)]
+        if state.note and state.note_until and now < state.note_until:
+            notes.append(state.note)
+        errors = "; ".join(notes) or None
     cells = {
         "case_id": case_id,
         "suggested_party": _label("party", rule["party"], ctx.inputs.lang) if rule else None,
@@ -414,7 +427,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         "overdue": overdue,
         "days_open": days_open,
         "reship_status": ctx.reships.get(case_id),
-        "validation_errors": "; ".join(notes) or None,
+        "validation_errors": errors,
     }
     facts = CaseFacts(  # by position, in field order: made once per case
         case_id,

@@ -111,15 +111,16 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
     facts: list[engine.CaseFacts] = []
     changed: dict[str, tuple[CaseState, Entry]] = {}
     events: list[engine.CaseEvent] = []
+    no_findings = ()
     for record, case_id, row in zip(parsed.records, ctx.ids[part], rows, strict=True):
         prior = known.get(case_id)
-        outcome = evaluate(ctx, record, case_id, prior, row, by_row.get(row, ()))
-        cells.append(outcome.cells)
-        facts.append(outcome.facts)
-        if outcome.state is not prior:
-            changed[case_id] = (outcome.state, make_entry(case_id, outcome.state))
-        if outcome.events:
-            events += outcome.events
+        case_cells, case_facts, state, case_events = evaluate(ctx, record, case_id, prior, row, by_row.get(row, no_findings))
+        cells.append(case_cells)
+        facts.append(case_facts)
+        if state is not prior:
+            changed[case_id] = (state, make_entry(case_id, state))
+        if case_events:
+            events += case_events
     reports = [r(setting(inputs)) for r in REPORTS]
     for report in reports:
         report.add(facts)

@@ -33,7 +33,7 @@ from .packed import CELL_BUDGET, escape_field, escape_text, joined, pack, size, 
 
 SCHEMA_VERSION = "2"
 FORMATS_READ = (1, 2)
-TAB = "_kakosheet"  # the tab's name (template.STATE_TAB), for messages
+TAB = "_kakosheet"  # the hidden tab's name (template.STATE_TAB)
 MAX_PACKED_STATUS = 200  # a longer status keeps its case on a row of its own
 TITLE = "kakosheet state: written by kakosheet sync, do not edit"
 HEADER = ["section", "key", "value", "since", "note", "note_until"]

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import engine, parallel, pipeline
 from .backends.base import Backend
 from .diff import MAX_CHANGES_KEPT, Change, Diff, Frame, diff_rows, frame, same_grid
-from .errors import TabNotFound, UsageError, WorkbookChanged, WriteConflict
+from .errors import StateUnreadable, TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
 from .parallel import Execution
 from .patch import ApplyResult, GeneratedTab, Patch
@@ -180,7 +180,10 @@ class Sync:
         summary = SyncSummary(workbook=backend.describe(), now=now, dry_run=self.dry_run)
 
         state_sheet = sheets.get(STATE_TAB)
-        state = State.from_rows(state_sheet.rows) if state_sheet else State()
+        try:
+            state = State.from_rows(state_sheet.rows) if state_sheet else State()
+        except StateUnreadable as e:
+            raise StateUnreadable(f"{backend.describe()}: {e}") from e
         if self.timezone:
             state.settings["timezone"] = self.timezone
         if state_sheet is None and not self.timezone:

@@ -11,10 +11,10 @@ from typing import Any
 
 from .resources import load_toml
 from .schema import Field, TabSchema, choice_sets, schemas
-from .state import State
+from .state import TAB, State
 
 LISTS_TAB = "_lists"
-STATE_TAB = "_kakosheet"
+STATE_TAB = TAB  # the hidden state tab
 SCORECARD_TAB = "Supplier Scorecard"
 PROBLEMS_TAB = "Problems"
 

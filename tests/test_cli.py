@@ -164,3 +164,16 @@ def test_the_program_keeps_what_its_sync_built_and_never_collects(tmp_path: Path
         gc.enable()
     oneshot.keep(object())  # outside the program, nothing is kept
     assert oneshot._kept is None
+
+
+def test_a_damaged_state_tab_is_one_line_naming_the_workbook_and_nothing_is_written(tmp_path: Path) -> None:
+    book = write_book(tmp_path / "b.xlsx", cases=5)
+    wb = openpyxl.load_workbook(book)
+    wb["_kakosheet"].append(["cases", "AS-202611-00001 reported not-a-time"])
+    wb.save(book)
+    before = book.read_bytes()
+    r = run("sync", str(book), "--now", "2026-11-22T10:00:00+00:00")
+    assert r.returncode == 1 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert str(book) in r.stderr and "_kakosheet" in r.stderr and ".kakosheet-backups" in r.stderr
+    assert book.read_bytes() == before

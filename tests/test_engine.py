@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, case, grid, memory_book
+from conftest import NOW, case, column, grid, memory_book
 
 from kakosheet.coerce import Duration
 from kakosheet.engine import add_business_days
@@ -151,3 +151,10 @@ def test_reship_status_and_unknown_case_reference() -> None:
     assert row["Reship status"] == "RESHIPPED"
     assert [f.code for f in result.findings] == ["unknown_case"]
     assert "AS-202611-00099" in book.grid("Reshipments")[2][-1]
+
+
+def test_junk_in_an_id_cell_is_quoted_short_in_the_note_of_the_new_id() -> None:
+    book = memory_book([case(case_id="x" * 5000)])
+    sync(book, NOW)
+    (note,) = column(book, "Cases", "validation_errors")
+    assert note.startswith("new ID: the ID cell held 'xxx") and len(note) < 200

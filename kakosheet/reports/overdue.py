@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from operator import itemgetter
+from typing import Any
 
 from ..coerce import format_span
 from ..engine import CaseFacts, choice_labels
@@ -22,43 +24,49 @@ WORDS = {
 
 
 class Overdue(Report):
-    """Keeps the facts of the overdue cases of its part (rows, not counts)."""
+    """Keeps a row for each overdue case of its part (rows, not counts), made where the part is
+    worked through, with the sort key that puts the longest overdue first."""
 
     names = {"en": "Overdue", "zh": "逾期清单"}
 
     def __init__(self, setting: Setting) -> None:
-        self.cases: list[CaseFacts] = []
+        self.tz, self.lang = setting.tz, setting.lang
+        self.rows: list[tuple[tuple[timedelta, int], list[Any]]] = []
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
-        self.cases += [c for c in cases if c.flag == "OVERDUE"]
+        tz = self.tz
+        categories, statuses = _labels("category", self.lang), _labels("status", self.lang)
+        self.rows += [
+            (
+                (-(c.overdue_by or timedelta(0)), c.row),
+                [
+                    c.case_id,
+                    c.supplier,
+                    categories.get(c.category, c.category) if c.category else None,
+                    statuses.get(c.status, c.status),
+                    c.owner,
+                    c.due.astimezone(tz).replace(tzinfo=None, microsecond=0) if c.due else None,
+                    format_span(c.overdue_by) if c.overdue_by else None,
+                    c.row,
+                ],
+            )
+            for c in cases
+            if c.flag == "OVERDUE"
+        ]
 
     def merge(self, later: Overdue) -> Overdue:
-        self.cases += later.cases
+        self.rows += later.rows
         return self
 
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
-        lang, tz = setting.lang, setting.tz
+        lang = setting.lang
         name = self.name(lang)
         words = WORDS[lang]
-        worst = sorted(self.cases, key=lambda c: (-(c.overdue_by or timedelta(0)), c.row))
-        categories, statuses = _labels("category", lang), _labels("status", lang)
-        rows = [
-            [
-                c.case_id,
-                c.supplier,
-                categories.get(c.category, c.category) if c.category else None,
-                statuses.get(c.status, c.status),
-                c.owner,
-                c.due.astimezone(tz).replace(tzinfo=None, microsecond=0) if c.due else None,
-                format_span(c.overdue_by) if c.overdue_by else None,
-                c.row,
-            ]
-            for c in worst
-        ]
+        rows = [row for _, row in sorted(self.rows, key=itemgetter(0))]
         summary = words["count"].format(n=len(rows)) if rows else words["none"]
         return GeneratedTab(
             name=name,
-            rows=[[title(name, setting.now, tz, lang, summary)], HEADERS[lang], *rows],
+            rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows],
             widths={0: 18, 1: 28, 2: 16, 3: 16, 4: 14, 5: 18, 6: 12},
         )
 
