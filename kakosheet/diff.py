@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from .formats import DATETIME_TEXT, column_letter
 from .patch import GeneratedTab, RowRef, RowWrite, TabPatch
@@ -20,8 +20,7 @@ from .table import Header, Sheet, canonical, same_value
 MAX_CHANGES_KEPT = 10_000  # changes kept to show (a dry run prints the first few): the count goes on
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):  # a tuple: up to MAX_CHANGES_KEPT of them a sync, sent between processes
     """One cell (or tab) a sync changes; formatted only when shown."""
 
     tab: str
@@ -77,13 +76,17 @@ def frame(sheet: Sheet, header: Header, schema: TabSchema, lang: str) -> Frame:
     )
 
 
+Sent = tuple[int, str | None, dict[int, Any]]  # a write as another process sends it: row, case ID, cells
+
+
 @dataclass
 class Diff:
-    """The cells of some rows of a tab that differ from what the engine wants, in row order: each
-    write as (1-based row, the row's case ID when it names the row, {0-based column: value}).
-    Diffs of consecutive parts of a tab merge into the diff of both."""
+    """The cells of some rows of a tab that differ from what the engine wants, in row order, each
+    row named by its case ID or its cells as read (see patch.RowRef). Diffs of consecutive parts
+    of a tab merge into the diff of both. Pickled (a forked worker's part), a write travels as a
+    plain tuple without the row's cells, which `row_writes` takes from the sheet again."""
 
-    writes: list[tuple[int, str | None, dict[int, Any]]] = field(default_factory=list)
+    writes: list[RowWrite | Sent] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)  # the first MAX_CHANGES_KEPT
     cells: int = 0  # cells changed
 
@@ -94,9 +97,17 @@ class Diff:
         return self
 
     def row_writes(self, sheet: Sheet) -> list[RowWrite]:
-        """The writes as a patch names them: each row by its case ID or its cells as read."""
+        """The writes as a patch takes them."""
         rows = sheet.rows
-        return [RowWrite(RowRef(row, case_id, rows[row - 1]), cells) for row, case_id, cells in self.writes]
+        return [w if type(w) is RowWrite else RowWrite(RowRef(w[0], w[1], rows[w[0] - 1]), w[2]) for w in self.writes]
+
+    def __getstate__(self) -> dict[str, Any]:
+        sent = [(w.ref.row, w.ref.case_id, w.cells) if type(w) is RowWrite else w for w in self.writes]
+        return {"writes": sent, "changes": [tuple(c) for c in self.changes], "cells": self.cells}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.writes, self.cells = state["writes"], state["cells"]
+        self.changes = [Change(*c) for c in state["changes"]]
 
 
 def diff_rows(
@@ -135,7 +146,7 @@ def diff_rows(
                 room -= 1
                 changes.append(Change(sheet.name, row, col, key, old, new))
         if cells:
-            out.writes.append((row, case_id if case_id and case_id not in duplicated else None, cells))
+            out.writes.append(RowWrite(RowRef(row, case_id if case_id and case_id not in duplicated else None, current), cells))
             cells_changed += len(cells)
     out.cells = cells_changed
     return out

@@ -116,7 +116,11 @@ class State:
         settings = {**self.settings, "schema_version": SCHEMA_VERSION}
         rows += [["setting", k, v] for k, v in sorted(settings.items())]
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
-        entries = [self.entry(case_id) for case_id in sorted(self.cases)]
+        cases, known, entry = self.cases, self.entries.get, self.entry
+        entries = []
+        for case_id in sorted(cases):  # each case's entry as kept, unless its case changed (inlined entry())
+            kept = known(case_id)
+            entries.append(kept[1] if kept is not None and kept[0] is cases[case_id] else entry(case_id))
         rows += [[section, text] for section, text in pack("cases", [e for e in entries if type(e) is str], [])]
         rows += [e for e in entries if type(e) is not str]
         rows += [[section, text] for section, text in self._log_cells()]
