@@ -127,7 +127,7 @@ CATALOGUE: dict[str, Entry] = {
         "{case_id} is not in the Cases tab; copy the ID from there",
         "{case_id} 不在「售后单」页中；请从那里复制售后单号",
     ),
-    # notes the engine leaves on a row for a while, not findings (engine.assign_ids)
+    # notes the engine leaves on a row for a while, not findings (ids.assign_ids)
     "id_reassigned_note": Entry(
         "new ID: this row carried {case_id}, which row {row} already has (a copied row?)",
         "新单号：本行原有的 {case_id} 与第 {row} 行重复（是复制的行吗？）",

@@ -17,6 +17,7 @@ from typing import Any
 from . import engine
 from .diff import Diff, Frame, diff_rows
 from .findings import Finding
+from .ids import IdFacts
 from .reports import REPORTS, Report, Setting
 from .schema import TabSchema
 from .state import CaseState, Entry, make_entry, parse_entry
@@ -43,8 +44,8 @@ class CasesTab:
         ids, raw_ids, reported = read_ids(schema, sheet, header, rows, tz)
         return cls(schema, sheet, header, rows, ids, raw_ids, reported)
 
-    def id_facts(self) -> engine.IdFacts:
-        return engine.IdFacts(self.rows, self.ids, self.reported, self.raw_ids)
+    def id_facts(self) -> IdFacts:
+        return IdFacts(self.rows, self.ids, self.reported, self.raw_ids)
 
     def duplicated(self) -> frozenset[str]:
         """The IDs more than one record carried when read."""

@@ -24,6 +24,7 @@ from .backends.base import Backend
 from .diff import MAX_CHANGES_KEPT, Change, Diff, Frame, diff_rows, frame, same_grid
 from .errors import StateUnreadable, TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
+from .ids import IdFacts
 from .parallel import Execution
 from .patch import ApplyResult, GeneratedTab, Patch
 from .schema import TabSchema, norm_label, schemas
@@ -222,7 +223,7 @@ class Sync:
 
         step("computing")
         inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)
-        ctx = engine.prepare(inputs, cases.id_facts() if cases is not None else engine.IdFacts([], [], [], []))
+        ctx = engine.prepare(inputs, cases.id_facts() if cases is not None else IdFacts([], [], [], []))
         patch = Patch()
         if cases is None:
             part = pipeline.empty_part(ctx)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kakosheet"
-PURE = ["engine", "reports", "pipeline", "diff"]
+PURE = ["engine", "ids", "reports", "pipeline", "diff"]
 CASE_BLIND = ["parallel"]  # runs any work in parts: never sees a case, a tab or a report
-CASE_MODULES = {"engine", "reports", "pipeline", "validate", "state", "diff", "sync", "coerce", "schema", "findings"}
+CASE_MODULES = {"engine", "ids", "reports", "pipeline", "validate", "state", "diff", "sync", "coerce", "schema", "findings"}
 FORBIDDEN_MODULES = {"click", "gspread", "openpyxl", "python_calamine", "requests", "smtplib", "socket", "google"}
 FORBIDDEN_LOCAL = {"backends", "cli", "sync"}
 CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"), ("time", "time"), ("time", "monotonic")}

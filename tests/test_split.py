@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from conftest import NOW, case, memory_book, write_book
 
-from kakosheet import engine
 from kakosheet.backends import forked
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.ids import IdFacts, assign_ids
 from kakosheet.parallel import Execution
 from kakosheet.schema import schemas
 from kakosheet.state import State
@@ -197,6 +197,6 @@ def test_ids_are_read_once_from_the_id_column_and_assigned_from_that() -> None:
     assert ids[at[11]] == kept and ids[at[len(rows)]] == kept
     assert ids[at[12]] is None and raw_ids[at[12]] == 12345.0 and ids[at[13]] is None and raw_ids[at[13]] is None
     state = State()
-    assigned, new = engine.assign_ids(engine.IdFacts(records, ids, [None] * len(ids), raw_ids), state, NOW, NOW.tzinfo, "AS")  # type: ignore[arg-type]
+    assigned, new = assign_ids(IdFacts(records, ids, [None] * len(ids), raw_ids), state, NOW, NOW.tzinfo, "AS")  # type: ignore[arg-type]
     assert len(set(assigned)) == len(assigned) and assigned[at[11]] == kept and assigned[at[len(rows)]] in new
     assert {event[2] for event in state.log} >= {"id_replaced", "id_reassigned"}
