@@ -70,14 +70,14 @@ NOW_OPTION = click.option(
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kakosheet")
-@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails, and how the sync ran (e.g. why it stayed in one process).")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """After-sales and exception tracking in a shared Excel workbook or Google Sheet.
 
     Purchasers fill in the Cases tab; `kakosheet sync` validates every row, gives each case a
     permanent ID, suggests the responsible party, tracks each stage against its time limit and
-    writes a supplier scorecard. Exit codes: 0 success (rows with findings included),
+    rebuilds the summary tabs (Supplier Scorecard, Overdue, Problems). Exit codes: 0 success (rows with findings included),
     1 failure, 2 bad usage.
     """
     ctx.ensure_object(dict)["debug"] = debug
