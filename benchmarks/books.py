@@ -21,6 +21,7 @@ from typing import Any
 
 import xlsxwriter
 
+from kakosheet.sample import status_for_age
 from kakosheet.schema import Field, schemas
 
 MONTHS = 6
@@ -137,7 +138,7 @@ def case_rows(cases: int, seed: int, now: datetime) -> tuple[list[dict[str, Any]
     for i in range(cases):
         reported = first + timedelta(minutes=minutes[i])
         category = category_of[i]
-        status = _status(rng, (now - reported).days)
+        status = status_for_age(rng, (now - reported).days)
         name, product_category, sizes, code = product_of[i]
         carrier = rng.choice(carriers) if category not in NOT_SHIPPED else None
         pool = descriptions[category]
@@ -185,14 +186,6 @@ def _zipf(n: int) -> list[float]:
         total += 1 / rank
         out.append(total)
     return out
-
-
-def _status(rng: random.Random, age_days: int) -> str:
-    if age_days > 60:
-        return rng.choices(["closed", "completed", "in_progress", "disputed", "cancelled"], weights=[75, 10, 6, 5, 4])[0]
-    if age_days > 14:
-        return rng.choices(["closed", "completed", "in_progress", "plan_agreed", "responsibility_confirmed", "on_hold"], weights=[40, 15, 20, 10, 10, 5])[0]
-    return rng.choices(["reported", "responsibility_confirmed", "plan_agreed", "in_progress", "completed"], weights=[35, 25, 15, 20, 5])[0]
 
 
 def order_rows(rows: list[dict[str, Any]], rates: dict[str, float], periods: list[str], seed: int) -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ def generate(cases: int, seed: int, now: datetime, months: int = 6) -> dict[str,
         reported = start + timedelta(minutes=rng.randrange(span))
         category = categories[i] if i < len(categories) else rng.choices(categories, weights=list(CATEGORY_WEIGHTS.values()))[0]
         age = (now - reported).days
-        status = _status(rng, age)
+        status = status_for_age(rng, age)
         product, product_category = rng.choice(PRODUCTS)
         rec: dict[str, Any] = {
             "reported_at": reported,
@@ -172,7 +172,8 @@ def generate(cases: int, seed: int, now: datetime, months: int = 6) -> dict[str,
     return {"cases": records, "orders": orders, "suppliers": suppliers}
 
 
-def _status(rng: random.Random, age_days: int) -> str:
+def status_for_age(rng: random.Random, age_days: int) -> str:
+    """A likely status of a case reported `age_days` ago: most old cases are closed."""
     if age_days > 60:
         return rng.choices(["closed", "completed", "in_progress", "disputed", "cancelled"], weights=[75, 10, 6, 5, 4])[0]
     if age_days > 14:
