@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .sync import SyncSummary
 
 EXIT_FINDINGS = 1
+EXIT_PIPE = 141  # as a shell reports a program ended by SIGPIPE
 MAX_CHANGE_LINES = 40
 
 
@@ -36,6 +38,10 @@ class _Group(click.Group):
             raise click.ClickException(str(e)) from e
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # whoever read the output went away (`... | head`): nothing left to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_PIPE) from None
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()

@@ -177,3 +177,21 @@ def test_a_damaged_state_tab_is_one_line_naming_the_workbook_and_nothing_is_writ
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert str(book) in r.stderr and "_kakosheet" in r.stderr and ".kakosheet-backups" in r.stderr
     assert book.read_bytes() == before
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    book = tmp_path / "b.xlsx"
+    wb = xlsxwriter.Workbook(book)
+    ws = wb.add_worksheet("Cases")
+    ws.write_row(0, 0, ["Reported at", "Order no.", "Supplier", "Problem type"])
+    for r in range(1, 3000):  # two findings a row: far more output than a pipe holds
+        ws.write_row(r, 0, ["2026-11-20", f"KB{r}", None, "damagd"])
+    wb.close()
+    r = subprocess.run(
+        f"{sys.executable} -m kakosheet validate {book} --now 2026-11-22T10:00:00+00:00 | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )
+    assert r.stdout.count("\n") == 1 and r.stdout.startswith("Cases row")
+    assert "Error" not in r.stderr and "Traceback" not in r.stderr
