@@ -130,7 +130,8 @@ def _pick_limit(rows: list[dict[str, Any]], stage: str, case: dict[str, Any]) ->
     return best[1] if best else None
 
 
-def _label(choice_set: str, key: str | None, lang: str) -> str | None:
+def label(choice_set: str, key: str | None, lang: str) -> str | None:
+    """A choice as a tab in `lang` shows it: the key in English, its Chinese label in Chinese."""
     if key is None or lang != "zh":
         return key
     return choice_labels(choice_set).get(key, key)
@@ -208,17 +209,23 @@ def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list
     values: dict[str, list[dict[str, Any]]] = {}
     for key, tab in ctx.inputs.tabs.items():
         findings.extend(tab.findings)
-        by_row = _notes_by_row([*tab.findings, *refs.get(tab.sheet.name, ())], ctx.inputs.lang)
-        values[key] = [{"validation_errors": "; ".join(by_row.get(r, [])) or None} for r in tab.rows]
+        by_row = findings_by_row([*tab.findings, *refs.get(tab.sheet.name, ())])
+        values[key] = [{"validation_errors": ("; ".join(notes(by_row[r], ctx.inputs.lang)) or None) if r in by_row else None} for r in tab.rows]
     return Finished(state, sorted(set(findings), key=Finding.sort_key), values)
 
 
-def _notes_by_row(findings: list[Finding], lang: str) -> dict[int, list[str]]:
-    """The cell text of `findings` per row, in `lang`, each row's in one order (see Finding.sort_key)."""
-    by_row: dict[int, list[Finding]] = {}
+def findings_by_row(findings: Sequence[Finding]) -> dict[int, list[Finding]]:
+    """`findings` grouped by row."""
+    out: dict[int, list[Finding]] = {}
     for f in findings:
-        by_row.setdefault(f.row, []).append(f)
-    return {row: [f.cell_text(lang) for f in sorted(fs, key=Finding.sort_key)] for row, fs in by_row.items()}
+        out.setdefault(f.row, []).append(f)
+    return out
+
+
+def notes(findings: Sequence[Finding], lang: str) -> list[str]:
+    """A row's findings as its Validation errors cell shows them, in `lang`, in one order whoever
+    found them (see Finding.sort_key)."""
+    return [f.cell_text(lang) for f in sorted(findings, key=Finding.sort_key)]
 
 
 def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
@@ -312,13 +319,13 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
 
     errors = None
     if findings or state.note:
-        notes = [f.cell_text(ctx.inputs.lang) for f in sorted(findings, key=Finding.sort_key)]
+        texts = notes(findings, ctx.inputs.lang)
         if state.note and state.note_until and now < state.note_until:
-            notes.append(state.note)
-        errors = "; ".join(notes) or None
+            texts.append(state.note)
+        errors = "; ".join(texts) or None
     cells = {
         "case_id": case_id,
-        "suggested_party": _label("party", rule["party"], ctx.inputs.lang) if rule else None,
+        "suggested_party": label("party", rule["party"], ctx.inputs.lang) if rule else None,
         "suggestion_basis": rule["basis"] if rule else None,
         "status_since": since,
         "stage_due_at": due,

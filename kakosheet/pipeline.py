@@ -9,7 +9,6 @@ run in one process or two is decided elsewhere (parallel.py), which knows nothin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -94,9 +93,15 @@ def setting(inputs: engine.Inputs) -> Setting:
     return Setting(inputs.tabs, inputs.now, inputs.tz, inputs.lang)
 
 
+def _start_reports(inputs: engine.Inputs) -> list[Report]:
+    """A part of each registered report, with nothing added yet."""
+    shared = setting(inputs)
+    return [r(shared) for r in REPORTS]
+
+
 def empty_part(ctx: engine.Context) -> CasesPart:
     """The part of no records."""
-    return CasesPart([], Diff(), [r(setting(ctx.inputs)) for r in REPORTS], {}, [], Counter())
+    return CasesPart([], Diff(), _start_reports(ctx.inputs), {}, [], Counter())
 
 
 def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated: frozenset[str], part: slice) -> CasesPart:
@@ -105,7 +110,7 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
     inputs = ctx.inputs
     rows = cases.rows[part]
     parsed = parse_tab(cases.schema, cases.sheet, cases.header, inputs.tz, inputs.now, rows)
-    by_row = findings_by_row(parsed.findings)
+    by_row = engine.findings_by_row(parsed.findings)
     known = ctx.state.cases
     evaluate = engine.evaluate
     cells: list[dict[str, Any]] = []
@@ -122,16 +127,8 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
             changed[case_id] = (state, make_entry(case_id, state))
         if case_events:
             events += case_events
-    reports = [r(setting(inputs)) for r in REPORTS]
+    reports = _start_reports(inputs)
     for report in reports:
         report.add(facts)
     diff = diff_rows(cases.sheet, rows, cases.ids[part], cells, frame.targets, inputs.tz, duplicated)
     return CasesPart(parsed.findings, diff, reports, changed, events, Counter(f.flag for f in facts))
-
-
-def findings_by_row(findings: Sequence[Finding]) -> dict[int, list[Finding]]:
-    """`findings` grouped by row."""
-    out: dict[int, list[Finding]] = {}
-    for f in findings:
-        out.setdefault(f.row, []).append(f)
-    return out

@@ -8,7 +8,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..coerce import format_span
-from ..engine import CaseFacts, choice_labels
+from ..engine import CaseFacts, label
 from ..findings import Finding
 from ..patch import GeneratedTab
 from .base import Report, Setting, title
@@ -35,15 +35,15 @@ class Overdue(Report):
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
         tz = self.tz
-        categories, statuses = _labels("category", self.lang), _labels("status", self.lang)
+        lang = self.lang
         self.rows += [
             (
                 (-(c.overdue_by or timedelta(0)), c.row),
                 [
                     c.case_id,
                     c.supplier,
-                    categories.get(c.category, c.category) if c.category else None,
-                    statuses.get(c.status, c.status),
+                    label("category", c.category, lang),
+                    label("status", c.status, lang),
                     c.owner,
                     c.due.astimezone(tz).replace(tzinfo=None, microsecond=0) if c.due else None,
                     format_span(c.overdue_by) if c.overdue_by else None,
@@ -69,8 +69,3 @@ class Overdue(Report):
             rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows],
             widths={0: 18, 1: 28, 2: 16, 3: 16, 4: 14, 5: 18, 6: 12},
         )
-
-
-def _labels(choice_set: str, lang: str) -> dict[str, str]:
-    """Choice key -> what the tab shows: the key in English, the Chinese label in Chinese."""
-    return choice_labels(choice_set) if lang == "zh" else {}

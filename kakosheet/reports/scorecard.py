@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ..engine import CaseFacts
+from ..engine import CaseFacts, label
 from ..findings import Finding
 from ..patch import GeneratedTab
-from ..schema import schemas
 from ..stages import CANCELLED, RESOLVED
 from ..template import SCORECARD_TAB
 from ..validate import ParsedTab
@@ -194,7 +193,6 @@ def scorecard(
     total_orders = sum(n for _, n, _ in suppliers.values())
     overall = total_cases / total_orders if total_orders else math.nan
     w = WORDS[lang]
-    category_label = {c.key: (c.zh if lang == "zh" else c.key) for c in schemas()["cases"].by_key["category"].choices}
 
     body: list[tuple[tuple, list[Any]]] = []
     for name, n, c in suppliers.values():
@@ -209,7 +207,7 @@ def scorecard(
         else:
             verdict = ""
         top = c.categories.most_common(1)
-        top_name = category_label.get(top[0][0], top[0][0]) if top else None
+        top_name = label("category", top[0][0], lang) if top else None
         top_share = round(top[0][1] / sum(c.categories.values()), 4) if top else None
         row = [None, name, n or None, c.cases, _r(rate), _r(low), _r(high), verdict, c.open, c.overdue, top_name, top_share, c.outside or None]
         sort_key = (rate is None, -(rate or 0.0), -c.cases, supplier_key(name))
