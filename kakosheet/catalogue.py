@@ -85,8 +85,12 @@ CATALOGUE: dict[str, Entry] = {
         "{value!r} 不是月份；请写成 YYYY-MM，如 2026-11",
     ),
     "not_a_duration": Entry(
-        "{value!r} is not a time limit; write e.g. 30m, 2h, 2d, 5bd (business days) or 3w",
-        "{value!r} 不是时限；请写成如 30m、2h、2d、5bd（工作日）、3w，或 4小时、2天、3工作日",
+        "{value!r} is not a time limit; write e.g. 30m, 2h (working time), 2d or 3w (working days)",
+        "{value!r} 不是时限；请写成如 30m、2h（工作时间）、2d、3w（工作日），或 4小时、2天、3工作日",
+    ),
+    "whole_days": Entry(
+        "{value!r}: days and weeks count whole (working) days; write a whole number, e.g. 2d, or the time in hours ({hours})",
+        "{value!r}：天和周按整（工作）日计算；请写整数如 2d，或写成小时（{hours}）",
     ),
     "not_a_currency": Entry(
         "{value!r} is not a currency code; write three letters, e.g. USD or CNY",
@@ -126,6 +130,64 @@ CATALOGUE: dict[str, Entry] = {
     "unknown_case": Entry(
         "{case_id} is not in the Cases tab; copy the ID from there",
         "{case_id} 不在「售后单」页中；请从那里复制售后单号",
+    ),
+    # calendars and time limits (clocks.py)
+    "reserved_calendar": Entry(
+        "{name!r} means round the clock and can't name a calendar; give the calendar another name",
+        "{name!r} 表示全天候，不能用作日历名称；请换一个名称",
+    ),
+    "duplicate_calendar": Entry(
+        "a second calendar named {name!r}; the first one is used, rename or remove this one",
+        "第二个名为 {name!r} 的日历；使用第一个，请改名或删除本行",
+    ),
+    "unknown_calendar": Entry(
+        "{name!r} is not a calendar of the Calendars tab ({known}); write one of those, or 24x7 for round the clock",
+        "{name!r} 不是「工作日历」页中的日历（{known}）；请填写其中之一，或填 24x7 表示全天候",
+    ),
+    "bad_timezone": Entry(
+        "{value!r} is not a time zone; write an IANA name such as Asia/Shanghai or America/Los_Angeles",
+        "{value!r} 不是时区；请填写 IANA 时区名，如 Asia/Shanghai、America/Los_Angeles",
+    ),
+    "bad_hours": Entry(
+        "{value!r} are not working hours ({why}); write e.g. 09:00-12:00, 13:00-18:00, or leave blank for closed",
+        "{value!r} 不是上班时间（{why}）；请写成如 09:00-12:00, 13:00-18:00，休息日留空",
+    ),
+    "no_working_hours": Entry(
+        "calendar {name!r} has no working hours on any day; fill in the hours of its working weekdays, e.g. 09:00-18:00",
+        "日历 {name!r} 没有任何上班时间；请填写工作日的上班时间，如 09:00-18:00",
+    ),
+    "bad_region": Entry(
+        "{value!r} is not a holidays region ({why}); write e.g. CN, HK, TW, US, US-CA or DE",
+        "{value!r} 不是节假日地区（{why}）；请填写如 CN、HK、TW、US、US-CA、DE",
+    ),
+    "bad_warn_before": Entry(
+        "{value!r} is not a warning time; write a share of the limit (25%) or a time before the due time (2h); 25% is used",
+        "{value!r} 不是提醒时间；请填写时限的比例（25%）或截止前的时长（2h）；暂按 25% 计算",
+    ),
+    "no_official_schedule": Entry(
+        "calendar {name!r}: the holidays of {region} for {year} are not officially published yet (make-up working days unknown); add them in the Calendar Days tab",
+        "日历 {name!r}：{region} {year} 年的放假和调休安排尚未公布；请在「日历例外」页补充",
+    ),
+    # a case's stage history (validate.py, history.py)
+    "change_in_future": Entry(
+        "{when} is in the future; the time the sync saw the status change is used. Write when it changed, or leave it blank",
+        "{when} 晚于当前时间；已按同步发现变更的时间计算。请填写实际变更时间，或留空",
+    ),
+    "change_before_reported": Entry(
+        "is before the time in {reported}; the time the sync saw the status change is used. Check both times",
+        "早于「{reported}」列的时间；已按同步发现变更的时间计算。请检查两个时间",
+    ),
+    "change_before_previous_note": Entry(
+        "Status changed at ({when}) is before the previous change ({previous}): update it with the status; the time the sync saw the change is used",
+        "状态变更时间（{when}）早于上一次变更（{previous}）：请随状态一起更新；已按同步发现变更的时间计算",
+    ),
+    "skipped_stages_note": Entry(
+        "status moved from {came_from} to {to}, skipping {skipped}",
+        "状态从「{came_from}」直接改为「{to}」，跳过了 {skipped}",
+    ),
+    "moved_back_note": Entry(
+        "status moved back from {came_from} to {to}",
+        "状态从「{came_from}」退回到「{to}」",
     ),
     # notes the engine leaves on a row for a while, not findings (ids.assign_ids)
     "id_reassigned_note": Entry(

@@ -230,30 +230,43 @@ def to_period(field: Field, value: object, tz: tzinfo) -> Result:
 
 @dataclass(frozen=True)
 class Duration:
-    """A time limit: a span of clock time, or a number of business days."""
+    """A time limit: a span of time (m, h: working time on a working calendar, real time round the
+    clock), or a number of days (d) or weeks (w): working days on a working calendar, calendar days
+    round the clock. `bd` is days counted Monday to Friday round the clock, working days on a
+    working calendar."""
 
     span: timedelta = timedelta(0)
+    days: int = 0
+    weeks: int = 0
     business_days: int = 0
 
     def __str__(self) -> str:
         if self.business_days:
             return f"{self.business_days}bd"
+        if self.weeks:
+            return f"{self.weeks}w"
+        if self.days:
+            return f"{self.days}d"
         return format_span(self.span)
 
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>bd|m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?|分钟|小时|天|工作日|周)$")
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800, "分": 60, "小": 3600, "天": 86400, "周": 604800}
+_UNITS = {"m": 60, "h": 3600, "分": 60, "小": 3600}
+_DAYS = {"d": "days", "天": "days", "w": "weeks", "周": "weeks", "b": "business_days", "工": "business_days"}
 
 
 def to_duration(field: Field, value: object, tz: tzinfo) -> Result:
     m = _DURATION.match(_fold(value).lower())
     if m:
         n, unit = float(m["n"]), m["u"]
-        if unit in ("bd", "工作日"):
-            if n.is_integer() and n > 0:
-                return Duration(business_days=int(n)), None
-        elif n > 0:
+        if n <= 0:
+            pass
+        elif unit[0] in _UNITS:
             return Duration(span=timedelta(seconds=n * _UNITS[unit[0]])), None
+        elif n.is_integer():
+            return Duration(**{_DAYS[unit[0]]: int(n)}), None
+        else:
+            return _problem("whole_days", value=clean_text(value), hours=f"{n * 24:g}h")
     return _problem("not_a_duration", value=clean_text(value))
 
 

@@ -7,22 +7,23 @@ is what makes a second sync with no edits change nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
+from . import clocks, history, workcal
 from .catalogue import Ref
-from .coerce import Duration, format_span, to_duration
+from .coerce import to_duration
 from .findings import Finding
+from .flags import flag_text
 from .ids import IdFacts, assign_ids
-from .schema import choice_sets, schemas
+from .nextstep import Next, next_action
+from .schema import choice_sets, norm_label, schemas
 from .stages import DONE, NO_CLOCK
 from .state import CaseState, State
 from .template import default_rules, default_sla
 from .validate import ParsedTab
-
-DUE_SOON_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,22 +80,6 @@ def _valid(tab: ParsedTab | None) -> list[dict[str, Any]]:
     return [rec for rec, bad in zip(tab.records, tab.invalid, strict=True) if not bad]
 
 
-def add_business_days(start: datetime, days: int) -> datetime:
-    """`start` moved on by `days` working days, Monday to Friday."""
-    out = start
-    while days > 0:
-        out += timedelta(days=1)
-        if out.weekday() < 5:
-            days -= 1
-    return out
-
-
-def _due(start: datetime, limit: Duration) -> datetime:
-    if limit.business_days:
-        return add_business_days(start, limit.business_days)
-    return start + limit.span
-
-
 ONE_DAY = timedelta(days=1)
 
 
@@ -116,9 +101,39 @@ def _sla(inputs: Inputs) -> list[dict[str, Any]]:
     return out
 
 
-def _pick_limit(rows: list[dict[str, Any]], stage: str, case: dict[str, Any]) -> Duration | None:
-    best: tuple[int, Duration] | None = None
-    for row in rows:
+class Limit(NamedTuple):
+    """A time limit as an SLA row gives it: how long, in which calendar (None: the case's), and
+    when its warning begins."""
+
+    limit: Any  # coerce.Duration
+    calendar: workcal.Calendar | None
+    warn: clocks.Warn
+
+
+def _limits(inputs: Inputs, cals: clocks.Calendars) -> tuple[list[tuple[dict[str, Any], Limit]], list[Finding]]:
+    """Each SLA row with its Limit, and the findings on the rows' Calendar and Warn before cells."""
+    tab = inputs.tabs.get("sla")
+    rows = _sla(inputs)
+    index_of = {id(rec): i for i, rec in enumerate(tab.records)} if tab is not None else {}
+    out, findings = [], []
+    for rec in rows:
+        named = cals.named(rec.get("calendar"))
+        if isinstance(named, str):
+            if tab is not None:
+                findings.append(tab.finding(index_of[id(rec)], "calendar", Ref.of("unknown_calendar", name=named, known=clocks._names(cals))))
+            named = None
+        warn = clocks.warn_before(rec.get("warn_before"))
+        if isinstance(warn, Ref):
+            if tab is not None:
+                findings.append(tab.finding(index_of[id(rec)], "warn_before", warn))
+            warn = clocks.Warn()
+        out.append((rec, Limit(rec["limit"], named, warn)))
+    return out, findings
+
+
+def _pick_limit(rows: list[tuple[dict[str, Any], Limit]], stage: str, case: dict[str, Any]) -> Limit | None:
+    best: tuple[int, Limit] | None = None
+    for row, limit in rows:
         if row.get("stage") != stage:
             continue
         conditions = {"category": row.get("category"), "priority": row.get("priority")}
@@ -126,7 +141,7 @@ def _pick_limit(rows: list[dict[str, Any]], stage: str, case: dict[str, Any]) ->
             continue
         specificity = sum(v is not None for v in conditions.values())
         if best is None or specificity > best[0]:
-            best = (specificity, row["limit"])
+            best = (specificity, limit)
     return best[1] if best else None
 
 
@@ -166,6 +181,8 @@ class Context:
     findings: tuple[Finding, ...]  # on other tabs' references to cases
     reships: dict[str, str]
     decide: _Decisions
+    clocks: clocks.Calendars
+    contacts: dict[str, tuple[datetime, ...]]  # case ID -> times of its contacts with the customer, in order
 
 
 def prepare(inputs: Inputs, facts: IdFacts) -> Context:
@@ -176,9 +193,33 @@ def prepare(inputs: Inputs, facts: IdFacts) -> Context:
     ids, new = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix, inputs.lang)
     known = set(ids)
     refs = [f for key in ("reshipments", "communications") for f in _case_refs(inputs.tabs.get(key), known)]
+    cals = clocks.calendars(inputs.tabs, inputs.tz)
+    limits, limit_findings = _limits(inputs, cals)
+    refs += cals.findings + limit_findings
     return Context(
-        inputs, state, tuple(ids), tuple(new), tuple(refs), _latest_reships(inputs.tabs.get("reshipments")), _Decisions(_rules(inputs.tabs, inputs.lang), _sla(inputs))
+        inputs,
+        state,
+        tuple(ids),
+        tuple(new),
+        tuple(refs),
+        _latest_reships(inputs.tabs.get("reshipments")),
+        _Decisions(_rules(inputs.tabs, inputs.lang), limits),
+        cals,
+        _contacts(inputs.tabs.get("communications"), known),
     )
+
+
+CUSTOMER_PARTIES = frozenset({"customer", None})  # a contact with no party counts as one with the customer
+
+
+def _contacts(tab: ParsedTab | None, known: set[str]) -> dict[str, tuple[datetime, ...]]:
+    """Case ID -> the times of its contacts with the customer, earliest first."""
+    out: dict[str, list[datetime]] = {}
+    for rec in _valid(tab):
+        case_id, at = rec.get("case_id"), rec.get("at")
+        if case_id in known and at is not None and rec.get("party") in CUSTOMER_PARTIES:
+            out.setdefault(case_id, []).append(at)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 @dataclass
@@ -191,10 +232,11 @@ class Finished:
     values: dict[str, list[dict[str, Any]]]
 
 
-def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list[CaseEvent], case_findings: list[Finding]) -> Finished:
+def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list[CaseEvent], case_findings: list[Finding], due_years: Iterable[int] = ()) -> Finished:
     """Put the cases' outcomes together: `changed` holds the state (and its entry in the state tab)
     of each case whose state changed, `events` their events in row order, `case_findings` the
-    findings on the Cases records."""
+    findings on the Cases records, `due_years` the years their due times fall in (a calendar whose
+    region has no official schedule for one of them is noted once)."""
     state = ctx.state.copy()
     state.update(changed)
     for event in events:
@@ -205,13 +247,26 @@ def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list
     refs: dict[str, list[Finding]] = {}
     for f in ctx.findings:
         refs.setdefault(f.tab, []).append(f)
-    findings = list(case_findings) + list(ctx.findings)
+    findings = list(case_findings) + list(ctx.findings) + _unscheduled(ctx, due_years)
     values: dict[str, list[dict[str, Any]]] = {}
     for key, tab in ctx.inputs.tabs.items():
         findings.extend(tab.findings)
         by_row = findings_by_row([*tab.findings, *refs.get(tab.sheet.name, ())])
         values[key] = [{"validation_errors": ("; ".join(notes(by_row[r], ctx.inputs.lang)) or None) if r in by_row else None} for r in tab.rows]
     return Finished(state, sorted(set(findings), key=Finding.sort_key), values)
+
+
+def _unscheduled(ctx: Context, years: Iterable[int]) -> list[Finding]:
+    """A finding on the Holidays cell of each calendar whose region has no official schedule for
+    a year a due time falls in."""
+    tab = ctx.inputs.tabs.get("calendars")
+    if tab is None or not years:
+        return []
+    index = {norm_label(rec.get("calendar") or ""): i for i, rec in reversed(list(enumerate(tab.records)))}
+    out = []
+    for name, region, year in clocks.unscheduled(ctx.clocks.by_name.values(), years):
+        out.append(tab.finding(index[norm_label(name)], "holidays", Ref.of("no_official_schedule", name=name, region=region, year=year)))
+    return out
 
 
 def findings_by_row(findings: Sequence[Finding]) -> dict[int, list[Finding]]:
@@ -245,11 +300,11 @@ _UNSEEN = object()
 class _Decisions:
     """Rule and time-limit look-ups, remembered per combination of the facts they depend on."""
 
-    def __init__(self, rules: list[dict[str, Any]], sla: list[dict[str, Any]]):
+    def __init__(self, rules: list[dict[str, Any]], sla: list[tuple[dict[str, Any], Limit]]):
         self.rules = [({k: r.get(k) for k in RULE_KEYS}, r) for r in rules]
         self.sla = sla
         self._rules: dict[tuple, dict[str, Any] | None] = {}
-        self._limits: dict[tuple, Duration | None] = {}
+        self._limits: dict[tuple, Limit | None] = {}
 
     def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
         """The first rule whose conditions `case` meets (only RULE_KEYS are looked at)."""
@@ -260,7 +315,7 @@ class _Decisions:
             found = self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
         return found  # type: ignore[return-value]
 
-    def limit(self, stage: str, category: str | None, priority: str) -> Duration | None:
+    def limit(self, stage: str, category: str | None, priority: str) -> Limit | None:
         key = (stage, category, priority)
         found = self._limits.get(key, _UNSEEN)
         if found is _UNSEEN:
@@ -268,48 +323,67 @@ class _Decisions:
         return found  # type: ignore[return-value]
 
 
+class _Clock(NamedTuple):
+    """A running time limit of a case: its calendar, due time and warning window."""
+
+    cal: workcal.Calendar
+    due: datetime
+    warn: timedelta
+
+
+def _clock(ctx: Context, limit: Limit | None, start: datetime | None, record: dict[str, Any], held: tuple = ()) -> _Clock | None:
+    if limit is None or start is None:
+        return None
+    cal = ctx.clocks.for_case(limit.calendar, record.get("warehouse"), record.get("region"))
+    try:
+        at = clocks.due(cal, start, limit.limit, held)
+    except ValueError:  # beyond the years a calendar can be worked out for
+        return None
+    return _Clock(cal, at, clocks.warning_starts(cal, start, at, limit.warn))
+
+
+def _flag(clock: _Clock | None, now: datetime) -> tuple[str | None, timedelta | None]:
+    """ON_TRACK, DUE_SOON or OVERDUE, with how late (real time) or how much working time is left."""
+    if clock is None:
+        return None, None
+    left = clocks.left(clock.cal, now, clock.due)
+    if left < timedelta(0):
+        return "OVERDUE", -left
+    if left <= clock.warn:
+        return "DUE_SOON", left
+    return "ON_TRACK", None
+
+
 def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseState | None, row: int, findings: Sequence[Finding] = ()) -> CaseOutcome:
     """One case at `ctx`'s moment: its engine cells, its facts, its state and its events. `prior` is
     what the state knew of it; `findings` are those on its row (`row`). Reads `ctx` only: the same
     case gives the same outcome in any process."""
-    now, decide = ctx.inputs.now, ctx.decide
+    now, decide, lang = ctx.inputs.now, ctx.decide, ctx.inputs.lang
     status = record.get("status") or "reported"
     category, priority = record.get("category"), record.get("priority") or "normal"
     rule = decide.rule(record)
     reported = record.get("reported_at")
-    events: tuple[CaseEvent, ...] = ()
-    if prior is not None and prior.status == status:
-        state, since = prior, prior.since
-    else:
-        since = reported if (prior is None or not prior.status) and status == "reported" and reported and reported <= now else now
-        if prior is not None and prior.status:
-            events = ((now, case_id, "status_changed", f"{prior.status} -> {status}"),)
-        state = CaseState(status, since, prior.note if prior else "", prior.note_until if prior else None)
+    state, events = history.move(case_id, prior, status, record.get("status_changed_at"), reported, now, lang)
+    since = state.since
 
-    due: datetime | None = None
-    limit_span: timedelta | None = None
+    stage = cycle = None
     if status not in NO_CLOCK:
-        stage_limit = decide.limit(status, category, priority)
-        if stage_limit is not None:
-            due = _due(since, stage_limit)
-            limit_span = due - since
-        cycle = decide.limit("cycle", category, priority)
-        if cycle is not None and reported is not None and status not in DONE:
-            cycle_due = _due(reported, cycle)
-            if due is None or cycle_due < due:
-                due, limit_span = cycle_due, cycle_due - reported
+        stage = _clock(ctx, decide.limit(status, category, priority), state.clock or since, record, state.held)
+        if status not in DONE:
+            cycle = _clock(ctx, decide.limit("cycle", category, priority), reported, record)
+            if cycle is not None and (stage is None or cycle.due < stage.due):
+                stage = cycle
+    flag, span = _flag(stage, now)
+    overdue_by = span if flag == "OVERDUE" else None
 
-    flag = overdue = None
-    overdue_by = None
-    if due is not None and limit_span is not None:
-        left = due - now
-        if left < timedelta(0):
-            flag, overdue_by = "OVERDUE", -left
-            overdue = f"OVERDUE {format_span(-left)}"
-        elif left <= limit_span * DUE_SOON_SHARE:
-            flag, overdue = "DUE_SOON", f"DUE_SOON {format_span(left)} left"
+    contacts = ctx.contacts.get(case_id, ())
+    contact = None
+    if status not in DONE:
+        if contacts:
+            contact = _clock(ctx, decide.limit("customer_update", category, priority), contacts[-1], record)
         else:
-            flag, overdue = "ON_TRACK", "ON_TRACK"
+            contact = _clock(ctx, decide.limit("first_contact", category, priority), reported, record)
+    contact_flag, contact_span = _flag(contact, now)
 
     days_open = None
     if reported is not None:
@@ -319,19 +393,38 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
 
     errors = None
     if findings or state.note:
-        texts = notes(findings, ctx.inputs.lang)
+        texts = notes(findings, lang)
         if state.note and state.note_until and now < state.note_until:
             texts.append(state.note)
         errors = "; ".join(texts) or None
+    party = record.get("responsible_party") or (rule["party"] if rule else None)
+    reship = ctx.reships.get(case_id)
+    tz = ctx.inputs.tz
     cells = {
         "case_id": case_id,
-        "suggested_party": label("party", rule["party"], ctx.inputs.lang) if rule else None,
+        "suggested_party": label("party", rule["party"], lang) if rule else None,
         "suggestion_basis": rule["basis"] if rule else None,
         "status_since": since,
-        "stage_due_at": due,
-        "overdue": overdue,
+        "stage_due_at": stage.due.astimezone(tz) if stage else None,
+        "overdue": flag_text(flag, span, lang) if flag else None,
+        "next_action": next_action(
+            Next(
+                status,
+                label("party", party, lang),
+                not record.get("responsible_party"),
+                stage.due if stage else None,
+                contact.due if contact_flag in ("DUE_SOON", "OVERDUE") else None,
+                label("status", state.left, lang) or "",
+                since,
+                None,
+            ),
+            tz,
+            lang,
+        ),
         "days_open": days_open,
-        "reship_status": ctx.reships.get(case_id),
+        "last_contact_at": contacts[-1] if contacts else None,
+        "contact_flag": flag_text(contact_flag, contact_span, lang) if contact_flag else None,
+        "reship_status": reship,
         "validation_errors": errors,
     }
     facts = CaseFacts(  # by position, in field order: made once per case
@@ -340,11 +433,11 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         record.get("supplier"),
         category,
         status,
-        record.get("responsible_party") or (rule["party"] if rule else None),
+        party,
         reported,
         flag,
         overdue_by,
-        due,
+        stage.due if stage else None,
         record.get("owner"),
         record.get("carrier"),
         record.get("region"),

@@ -55,7 +55,8 @@ class CasesTab:
 class CasesPart:
     """What working through some Cases records made, in row order: the findings on them, the
     cells to write, each summary tab's part, the state of every case whose state changed (with
-    its entry in the state tab), the events for the audit log, and the count of each flag."""
+    its entry in the state tab), the events for the audit log, the count of each flag, and the
+    years the due times fall in."""
 
     findings: list[Finding]
     diff: Diff
@@ -63,6 +64,7 @@ class CasesPart:
     changed: dict[str, tuple[CaseState, Entry]]
     events: list[engine.CaseEvent]
     flags: Counter[str | None]
+    due_years: set[int] = field(default_factory=set)  # the years the due times fall in
 
     def merge(self, later: CasesPart) -> CasesPart:
         self.findings += later.findings
@@ -71,6 +73,7 @@ class CasesPart:
         self.changed.update(later.changed)
         self.events += later.events
         self.flags.update(later.flags)
+        self.due_years |= later.due_years
         return self
 
     def __getstate__(self) -> dict[str, Any]:
@@ -131,4 +134,5 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
     for report in reports:
         report.add(facts)
     diff = diff_rows(cases.sheet, rows, cases.ids[part], cells, frame.targets, inputs.tz, duplicated)
-    return CasesPart(parsed.findings, diff, reports, changed, events, Counter(f.flag for f in facts))
+    years = {f.due.year for f in facts if f.due is not None}
+    return CasesPart(parsed.findings, diff, reports, changed, events, Counter(f.flag for f in facts), years)

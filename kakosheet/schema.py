@@ -16,7 +16,7 @@ from .errors import SchemaError
 from .resources import list_toml, load_toml
 
 TYPES = ("text", "id", "datetime", "int", "number", "choice", "email", "period", "duration", "currency")
-TAB_ORDER = ("cases", "reshipments", "orders", "suppliers", "communications", "rules", "sla")
+TAB_ORDER = ("cases", "reshipments", "orders", "suppliers", "communications", "rules", "sla", "calendars", "calendar_days")
 
 _STRIP = re.compile(r"[\s_\-./()（）:：,，·]+")
 
@@ -49,6 +49,7 @@ class Field:
     choices: tuple[Choice, ...] = ()
     choice_set: str = ""
     min: float | None = None
+    may_be_future: bool = False  # a date ahead of now is no mistake (a planned day, a promised delivery)
 
     @property
     def engine(self) -> bool:

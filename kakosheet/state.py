@@ -5,13 +5,15 @@ ID number issued per prefix and month (so a deleted row's ID is never issued aga
 sync last saw of each case (status and since when), and an append-only audit log. Stored as
 plain text rows so that any backend can keep it and a person can read it.
 
-Format 2, row by row (column A names the section):
+Format 3, row by row (column A names the section):
   setting  KEY  VALUE
   counter  PREFIX-YYYYMM  HIGHEST
-  cases    one case a line, "ID status since", as many lines as fit in CELL_BUDGET
-  case     ID  status  since  note  note_until   (a case with a note, or whose ID or status holds a space)
+  cases    one case a line, "ID status since [clock=T] [held=T/T,T/T] [left=STAGE]", as many lines
+           as fit in CELL_BUDGET (the optional fields: see CaseState)
+  case     ID  status  since  note  note_until  more   (a case with a note, or whose ID or status
+           holds a space; `more` holds the optional fields as the line does)
   log      one event a line, "at case_id event detail", as many as fit in CELL_BUDGET
-Lines are packed into cells as kakosheet/packed.py does (a line longer than a cell is cut over
+Format 2 is format 3 without the optional fields. Lines are packed into cells as kakosheet/packed.py does (a line longer than a cell is cut over
 rows "log+" or "cases+", whose text continues in the next row). In an event's line `at`,
 `case_id` and `event` are escaped whole; the detail, the rest of the line, keeps its spaces.
 The log only grows, and the cells already written are kept as they are: new events fill the last
@@ -31,12 +33,12 @@ from typing import Any, NamedTuple
 from .errors import StateUnreadable
 from .packed import CELL_BUDGET, escape_field, escape_text, joined, pack, size, unescape
 
-SCHEMA_VERSION = "2"
-FORMATS_READ = (1, 2)
+SCHEMA_VERSION = "3"
+FORMATS_READ = (1, 2, 3)
 TAB = "_kakosheet"  # the hidden tab's name (template.STATE_TAB)
 MAX_PACKED_STATUS = 200  # a longer status keeps its case on a row of its own
 TITLE = "kakosheet state: written by kakosheet sync, do not edit"
-HEADER = ["section", "key", "value", "since", "note", "note_until"]
+HEADER = ["section", "key", "value", "since", "note", "note_until", "more"]
 DEFAULT_SETTINGS = {"schema_version": SCHEMA_VERSION, "id_prefix": "AS", "timezone": "UTC", "lang": "en"}
 REMEDY = (
     "Restore the tab from a copy of the workbook in .kakosheet-backups/ (or the sheet's version history), "
@@ -46,11 +48,22 @@ REMEDY = (
 _TOKEN = re.compile(r"\S+")
 
 
+Held = tuple[tuple[datetime, datetime], ...]  # spans on hold: (from, until)
+
+
 class CaseState(NamedTuple):  # a tuple: there is one per case, made and read 100k times a sync
     status: str
-    since: datetime
+    since: datetime  # when the status began
     note: str = ""  # a remark kept on the case's row, e.g. why it got a new ID
     note_until: datetime | None = None
+    clock: datetime | None = None  # when the stage's clock started, when before `since` (a stage resumed after a hold)
+    held: Held = ()  # the stage's spans on hold, added to its due time (on hold: those before this hold)
+    left: str = ""  # on hold: the stage the case left
+
+    @property
+    def plain(self) -> bool:
+        """Whether the case has none of the optional fields."""
+        return self.clock is None and not self.held and not self.left
 
 
 class Event(NamedTuple):
@@ -157,7 +170,7 @@ class State:
             if section in ("cases", "cases+", "log", "log+"):
                 packed[section.rstrip("+")].append((number, section, row))
             elif section == "case":
-                _width(number, row, 6)
+                _width(number, row, 7)
                 case_rows.append((number, row))
             elif section == "setting":
                 _width(number, row, 3)
@@ -183,12 +196,12 @@ class State:
                     try:
                         state._read_entry(line)
                     except ValueError as e:
-                        raise _unreadable(*_where(first, number, line_no), f"not a case line 'ID status since' ({e})", line) from None
+                        raise _unreadable(*_where(first, number, line_no), f"not a case line 'ID status since [fields]' ({e})", line) from None
         for number, row in case_rows:
             try:
-                state._read_entry([_text(row, i) for i in range(6)])
+                state._read_entry([_text(row, i) for i in range(7)])
             except ValueError as e:
-                raise _unreadable(number, None, f"not a case row (ID, status, since, note, note_until: {e})", row) from None
+                raise _unreadable(number, None, f"not a case row (ID, status, since, note, note_until, more: {e})", row) from None
         if fmt == 1:
             state.log = [_v1_event(number, row) for number, _, row in packed["log"]]
         else:
@@ -220,27 +233,64 @@ class State:
 
 
 def make_entry(case_id: str, c: CaseState) -> Entry:
-    """The case as the tab keeps it: "ID status since" packed with others in a cell, or a row of
-    its own when it carries a note or its status or ID holds a space."""
+    """The case as the tab keeps it: "ID status since" (and its optional fields) packed with others
+    in a cell, or a row of its own when it carries a note or its status or ID holds a space."""
+    more = "" if c.plain else _more(c)
     if c.note or not _status_token(c.status) or not _token(case_id):
-        return ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else ""]
-    return f"{case_id} {c.status} {c.since.isoformat()}"
+        return ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else "", more]
+    return f"{case_id} {c.status} {c.since.isoformat()} {more}" if more else f"{case_id} {c.status} {c.since.isoformat()}"
 
 
 def parse_entry(entry: Entry) -> tuple[str, CaseState]:
-    """The case ID and state an entry shows (a packed line, or a row's first six cells); ValueError
+    """The case ID and state an entry shows (a packed line, or a row's first seven cells); ValueError
     when it shows none."""
     if type(entry) is str:
-        case_id, status, since = entry.split(" ")
+        case_id, status, since, *more = entry.split(" ")
         at = datetime.fromisoformat(since)
         if at.tzinfo is None:
             raise ValueError(f"{since!r} has no UTC offset")
+        if more:
+            return case_id, CaseState(status, at, "", None, *_optional(more))
         return case_id, CaseState(status, at)
-    cells = [str(v) for v in entry]
+    cells = [str(v) for v in entry] + [""] * (7 - len(entry))
     if not cells[1]:
         raise ValueError("no ID")
     until = _time(cells[5]) if cells[5] else None
-    return cells[1], CaseState(cells[2], _time(cells[3]), cells[4], until)
+    extra = _optional(cells[6].split()) if cells[6].strip() else (None, (), "")
+    return cells[1], CaseState(cells[2], _time(cells[3]), cells[4], until, *extra)
+
+
+def _more(c: CaseState) -> str:
+    """The optional fields of a case as its entry holds them: "clock=T held=T/T,T/T left=STAGE"."""
+    parts = []
+    if c.clock is not None:
+        parts.append(f"clock={c.clock.isoformat()}")
+    if c.held:
+        parts.append("held=" + ",".join(f"{a.isoformat()}/{b.isoformat()}" for a, b in c.held))
+    if c.left:
+        parts.append(f"left={c.left}")
+    return " ".join(parts)
+
+
+def _optional(tokens: list[str]) -> tuple[datetime | None, Held, str]:
+    """clock, held and left from an entry's optional fields."""
+    clock, held, left = None, (), ""
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not value:
+            raise ValueError(f"{token!r} is not a field NAME=VALUE")
+        if key == "clock":
+            clock = _time(value)
+        elif key == "held":
+            spans = [span.split("/") for span in value.split(",")]
+            if any(len(p) != 2 for p in spans):
+                raise ValueError(f"{value!r} is not a list of spans FROM/UNTIL")
+            held = tuple((_time(a), _time(b)) for a, b in spans)
+        elif key == "left":
+            left = value
+        else:
+            raise ValueError(f"unknown field {key!r}")
+    return clock, held, left
 
 
 # -- an event's line ---------------------------------------------------------------------

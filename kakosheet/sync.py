@@ -237,7 +237,7 @@ class Sync:
             if take_back is not None and part.diff.writes and not self.dry_run:
                 take_back()
             _add_tab_patch(patch, summary, cases_frame, cases.sheet, part.diff)
-        finished = engine.finish(ctx, part.changed, part.events, part.findings)
+        finished = engine.finish(ctx, part.changed, part.events, part.findings, part.due_years)
         finished.state.settings["last_sync"] = now.isoformat()
         summary.findings = sorted(set(finished.findings + header_findings), key=Finding.sort_key)
         summary.new_ids = list(ctx.new_ids)

@@ -61,6 +61,11 @@ def default_sla() -> list[dict[str, str]]:
     return load_toml("templates", "sla.toml")["sla"]
 
 
+def default_calendars() -> list[dict[str, str]]:
+    """The calendars of templates/calendars.toml, one dict per row."""
+    return load_toml("templates", "calendars.toml")["calendars"]
+
+
 def _rows(schema: TabSchema, records: list[dict[str, Any]], lang: str) -> list[list[Any]]:
     """Records of keys -> rows in the schema's column order, choice keys shown in `lang`."""
     out = []
@@ -84,7 +89,7 @@ def instructions(lang: str) -> list[str]:
             "2. 灰色列（售后单号、推荐责任方、超时等）由 kakosheet sync 自动填写，请勿修改。",
             "3. 「补发」「沟通记录」页用售后单号关联售后单。",
             "4. 「订单量」页每月填写各供应商订单数，用于计算售后率。",
-            "5. 「责任规则」「时效」页可按需修改；第一条匹配的规则生效。",
+            "5. 「责任规则」「时效」「工作日历」页可按需修改；第一条匹配的规则生效；时限按工作日历的上班时间、节假日和调休计算。",
             "6. 有错误的行会在「校验错误」列和 Problems 页说明原因与改法，其它行照常处理。",
             "7. Supplier Scorecard 等页由系统生成，每次同步都会重写，请勿在其中编辑。",
         ]
@@ -95,7 +100,7 @@ def instructions(lang: str) -> list[str]:
         "2. The grey columns (Case ID, Suggested party, Overdue, ...) are filled in by kakosheet sync. Do not edit them.",
         "3. Reshipments and Communications link to a case by its Case ID.",
         "4. Orders: enter each supplier's order count per month; the scorecard's after-sales rate divides cases by it.",
-        "5. Rules and SLA can be changed to suit you; the first matching rule wins.",
+        "5. Rules, SLA and Calendars can be changed to suit you; the first matching rule wins; time limits count the working hours, holidays and make-up days of a calendar.",
         "6. A row with a mistake gets the reason and the fix in its Validation errors cell and in the Problems tab; the other rows are synced as usual.",
         "7. Supplier Scorecard and the other generated tabs are rewritten on every sync: do not edit them.",
     ]
@@ -112,7 +117,7 @@ def build(
         raise ValueError(f"unknown language {lang!r}")
     state = State()
     state.settings.update(lang=lang, timezone=timezone, id_prefix=id_prefix)
-    records: dict[str, list[dict[str, Any]]] = {"rules": default_rules(lang), "sla": default_sla()}
+    records: dict[str, list[dict[str, Any]]] = {"rules": default_rules(lang), "sla": default_sla(), "calendars": default_calendars()}
     records.update(sample or {})
     tabs = []
     for key, schema in schemas().items():

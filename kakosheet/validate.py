@@ -83,7 +83,9 @@ def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.Dat
     for key in present:
         f = tab.by_key[key]
         checks = []
-        if f.type == "datetime":
+        if f.key == "status_changed_at":  # a status can't change later than the sync that sees it
+            checks.append(pa.Check(lambda s, now=now: s.map(lambda v: v is None or v <= now).astype(bool), error="change_in_future"))
+        elif f.type == "datetime" and not f.may_be_future:
             latest = now + FUTURE_SLACK
             checks.append(pa.Check(lambda s, latest=latest: s.map(lambda v: v is None or v <= latest).astype(bool), error="future"))
         columns[key] = pa.Column(None, nullable=not f.required, checks=checks, required=False)
@@ -93,6 +95,13 @@ def _pandera_schema(tab: TabSchema, present: list[str], now: datetime) -> pa.Dat
             pa.Check(
                 lambda d: (d["shipped_at"].isna() | d["delivered_at"].isna() | (d["delivered_at"] >= d["shipped_at"])).astype(bool),
                 error="date_order",
+            )
+        )
+    if {"reported_at", "status_changed_at"} <= set(present):
+        frame_checks.append(
+            pa.Check(
+                lambda d: (d["reported_at"].isna() | d["status_changed_at"].isna() | (d["status_changed_at"] >= d["reported_at"])).astype(bool),
+                error="change_before_reported",
             )
         )
     return pa.DataFrameSchema(columns, checks=frame_checks)
@@ -257,8 +266,13 @@ def _collect(parsed: ParsedTab, failures: pd.DataFrame) -> None:
             if key in parsed.invalid[index]:
                 continue  # already reported as an unreadable value
             ref = Ref.of("required")
+        elif check == "change_before_reported":
+            key = "status_changed_at"
+            ref = Ref.of("change_before_reported", reported=parsed.column_name("reported_at"))
         elif check == "future":
             ref = Ref.of("future", when=case.failure_case)
+        elif check == "change_in_future":
+            ref = Ref.of("change_in_future", when=case.failure_case)
         else:
             ref = Ref.of("invalid_value", check=check)
         if (index, key, ref.code) in seen:

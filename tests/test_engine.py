@@ -8,11 +8,11 @@ import pytest
 from conftest import NOW, case, column, grid, memory_book
 
 from kakosheet.coerce import Duration
-from kakosheet.engine import add_business_days
 from kakosheet.state import CaseState, State
 from kakosheet.sync import sync
 from kakosheet.table import Sheet
 from kakosheet.template import STATE_TAB
+from kakosheet.workcal import Calendar, add_weekdays
 
 
 def run_one(rec: dict, now: datetime = NOW, state: State | None = None, **tabs: list[dict]) -> dict:
@@ -89,7 +89,7 @@ def test_status_since_is_kept_until_the_status_changes() -> None:
     sync(book, NOW + timedelta(days=2))
     assert book.grid("Cases")[1][since] == datetime(2026, 11, 24, 10, 0)
     log = State.from_rows(book.grid("_kakosheet")).log
-    assert any(e.event == "status_changed" and e.detail == "in_progress -> completed" for e in log)
+    assert any(e.event == "status_changed" and e.detail == "in_progress -> completed 2026-11-24T10:00:00+00:00" for e in log)
 
 
 def test_in_progress_limit_and_whole_cycle_limit_the_earlier_wins() -> None:
@@ -123,8 +123,8 @@ def test_days_open_counts_to_now_or_to_completion() -> None:
     ],
     ids=["friday", "saturday", "week"],
 )
-def test_business_days_skip_weekends(start: datetime, days: int, due: datetime) -> None:
-    assert add_business_days(start, days) == due
+def test_business_days_round_the_clock_skip_weekends(start: datetime, days: int, due: datetime) -> None:
+    assert add_weekdays(Calendar.round_the_clock(UTC), start.replace(tzinfo=UTC), days) == due.replace(tzinfo=UTC)
 
 
 def test_workbook_time_zone_applies_to_typed_times_and_written_times() -> None:
@@ -139,6 +139,7 @@ def test_workbook_time_zone_applies_to_typed_times_and_written_times() -> None:
 def test_duration_str_round_trips() -> None:
     assert str(Duration(span=timedelta(hours=26))) == "1d 2h"
     assert str(Duration(business_days=5)) == "5bd"
+    assert str(Duration(days=2)) == "2d" and str(Duration(weeks=3)) == "3w"
 
 
 def test_reship_status_and_unknown_case_reference() -> None:

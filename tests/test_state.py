@@ -115,7 +115,7 @@ def v1_rows(tmp_path: Path) -> list[list[Any]]:
     return XlsxBackend(path).read()[TAB].rows
 
 
-def test_a_tab_of_format_1_reads_whole_and_is_written_in_format_2(tmp_path: Path) -> None:
+def test_a_tab_of_format_1_reads_whole_and_is_written_in_the_current_format(tmp_path: Path) -> None:
     rows = v1_rows(tmp_path)
     # the release that wrote it kept an event a row, and a case with a note on a row of its own
     old_log = [Event(*("" if v is None else str(v) for v in r[1:5])) for r in rows if r[0] == "log"]
@@ -131,10 +131,10 @@ def test_a_tab_of_format_1_reads_whole_and_is_written_in_format_2(tmp_path: Path
     assert state.counters == old_counters and sum(old_counters.values()) == 62
     assert {i: c.note for i, c in state.cases.items() if c.note} == old_notes
     assert len(state.cases) == packed + len(old_notes)
-    assert state.settings["schema_version"] == SCHEMA_VERSION == "2"
+    assert state.settings["schema_version"] == SCHEMA_VERSION == "3"
 
     written = state.to_rows()
-    assert ["setting", "schema_version", "2"] in written
+    assert ["setting", "schema_version", SCHEMA_VERSION] in written
     assert len(v2_log_cells(written)) == 1 and all(len(r) == 2 for r in v2_log_cells(written))
     again = State.from_rows(written)
     assert again == state
@@ -149,7 +149,7 @@ def test_a_workbook_synced_in_format_1_is_converted_by_its_next_sync_and_the_one
     first = sync(XlsxBackend(path), V1_LAST_SYNC)
     assert TAB in first.tabs_rewritten and first.new_ids == []
     rows = XlsxBackend(path).read()[TAB].rows
-    assert ["setting", "schema_version", "2"] in [r[:3] for r in rows]
+    assert ["setting", "schema_version", SCHEMA_VERSION] in [r[:3] for r in rows]
     after = State.from_rows(rows)
     assert after == before  # counters, cases with their notes, every event
 
@@ -159,8 +159,8 @@ def test_a_workbook_synced_in_format_1_is_converted_by_its_next_sync_and_the_one
 
 
 def test_a_tab_of_a_newer_format_is_an_error_not_a_misread() -> None:
-    rows = [[TITLE], HEADER, ["setting", "schema_version", "3"], ["log", "a line this release knows nothing of"]]
-    with pytest.raises(StateUnreadable, match=r"written by a newer kakosheet \(format 3\); upgrade kakosheet"):
+    rows = [[TITLE], HEADER, ["setting", "schema_version", "4"], ["log", "a line this release knows nothing of"]]
+    with pytest.raises(StateUnreadable, match=r"written by a newer kakosheet \(format 4\); upgrade kakosheet"):
         State.from_rows(rows)
 
 
@@ -195,6 +195,10 @@ V2 = ["setting", "schema_version", "2"]
         ([["setting", "schema_version", "1"], ["log", f"{T} AS-1 status_changed a -> b"]], (2, None)),  # a format-2 line, said to be 1
         ([["setting", "schema_version", "two"]], (1, None)),
         ([["setting", "schema_version", "0"]], (1, None)),
+        ([V2, ["cases", f"AS-1 on_hold {T} left"]], (2, 1)),
+        ([V2, ["cases", f"AS-1 in_progress {T} held={T}"]], (2, 1)),
+        ([V2, ["cases", f"AS-1 in_progress {T} colour=red"]], (2, 1)),
+        ([V2, ["case", "AS-1", "on_hold", T, "a note", "", "clock=yesterday"]], (2, None)),
     ],
     ids=[
         "case-line-date",
@@ -219,6 +223,10 @@ V2 = ["setting", "schema_version", "2"]
         "v1-row-v2-line",
         "version-text",
         "version-zero",
+        "v3-field-no-value",
+        "v3-held-not-a-span",
+        "v3-unknown-field",
+        "v3-row-clock",
     ],
 )
 def test_a_line_that_cannot_be_read_is_an_error_naming_it_and_what_to_do(rows: list[list[Any]], where: tuple[int, int | None]) -> None:
@@ -229,6 +237,17 @@ def test_a_line_that_cannot_be_read_is_an_error_naming_it_and_what_to_do(rows: l
     row, line = where
     assert message.startswith(f"{TAB} tab, row {row + shift}" + (f", line {line} of its cell:" if line else ":")), message
     assert ".kakosheet-backups/" in message and "delete the tab" in message
+
+
+def test_the_fields_of_a_resumed_or_held_stage_survive_the_tab() -> None:
+    t0, t1, t2 = NOW - timedelta(days=3), NOW - timedelta(days=2), NOW - timedelta(days=1)
+    state = State()
+    state.cases["AS-1"] = CaseState("in_progress", NOW, "", None, t0, ((t1, t2),))
+    state.cases["AS-2"] = CaseState("on_hold", t2, "a note", NOW, t0, ((t0, t1),), "plan_agreed")
+    state.cases["AS-3"] = CaseState("closed", t0)
+    again = State.from_rows(state.to_rows())
+    assert again.cases == state.cases
+    assert set(again.entries) == {"AS-1", "AS-3"}  # read from packed lines; the case with a note has a row of its own
 
 
 def test_blank_rows_and_the_title_and_header_rows_are_not_lines() -> None:

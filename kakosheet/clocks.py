@@ -1,0 +1,237 @@
+"""Which calendar a time limit counts in, and the due times it gives.
+
+The Calendars and Calendar Days tabs become `workcal.Calendar`s (a cell that can't be read is a
+finding on it, and the calendar does without it); an SLA row names its calendar, or leaves it
+to the case: its warehouse's calendar, else its region's, else the first of the Calendars tab,
+else round the clock. Due times are worked out from a stage's start, its limit and its time
+on hold, remembered per calendar and start: many cases share them. Pure.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import workcal
+from .catalogue import Ref
+from .coerce import Duration, to_duration
+from .findings import Finding
+from .schema import norm_label, schemas
+from .state import Held
+from .validate import ParsedTab
+
+ROUND_THE_CLOCK = "24x7"
+_ROUND_WORDS = {norm_label(w) for w in (ROUND_THE_CLOCK, "calendar", "Calendar time", "自然时间", "全天候", "24/7")}
+_DEFAULT_WORDS = {norm_label(w) for w in ("business", "Business days (Mon-Fri)", "工作日")}  # what the SLA tab's calendar column held before calendars
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_WARN = 0.25
+_LIST = re.compile(r"\s*[,，、;；/]\s*")
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[%％]\s*$")
+
+
+@dataclass(frozen=True)
+class Warn:
+    """When DUE_SOON begins: a share of the limit, or a time before the due time."""
+
+    share: float = DEFAULT_WARN
+    span: timedelta | None = None
+
+
+@dataclass
+class Calendars:
+    """The workbook's calendars, by name, warehouse and region, and the findings on their tabs."""
+
+    tz: tzinfo
+    by_name: dict[str, workcal.Calendar] = field(default_factory=dict)
+    by_warehouse: dict[str, workcal.Calendar] = field(default_factory=dict)
+    by_region: dict[str, workcal.Calendar] = field(default_factory=dict)
+    first: workcal.Calendar | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @functools.cached_property
+    def round_the_clock(self) -> workcal.Calendar:
+        return workcal.Calendar.round_the_clock(self.tz)
+
+    def named(self, text: str | None) -> workcal.Calendar | None | str:
+        """The calendar an SLA row's Calendar cell names: a Calendar, None for the case's own,
+        or the text itself when it names none."""
+        if not text or norm_label(text) in _DEFAULT_WORDS:
+            return None
+        key = norm_label(text)
+        if key in _ROUND_WORDS:
+            return self.round_the_clock
+        return self.by_name.get(key, text)
+
+    def for_case(self, named: workcal.Calendar | None, warehouse: str | None, region: str | None) -> workcal.Calendar:
+        """The calendar of a limit: the SLA row's, else the warehouse's, the region's, the first, round the clock."""
+        if named is not None:
+            return named
+        if warehouse:
+            found = self.by_warehouse.get(norm_label(warehouse))
+            if found is not None:
+                return found
+        if region:
+            found = self.by_region.get(norm_label(region))
+            if found is not None:
+                return found
+        return self.first or self.round_the_clock
+
+
+def calendars(tabs: dict[str, ParsedTab], tz: tzinfo) -> Calendars:
+    """The calendars of the Calendars and Calendar Days tabs (when the workbook has them)."""
+    out = Calendars(tz)
+    tab = tabs.get("calendars")
+    if tab is None:
+        return out
+    days = _days(tabs.get("calendar_days"), out.findings)
+    rows: list[tuple[int, dict[str, Any], ZoneInfo, tuple[workcal.Shifts, ...], str | None]] = []
+    for index, rec in enumerate(tab.records):
+        name = rec.get("calendar")
+        if not name:
+            continue  # a finding already: required
+        key = norm_label(name)
+        if key in _ROUND_WORDS:
+            out.findings.append(tab.finding(index, "calendar", Ref.of("reserved_calendar", name=name)))
+            continue
+        if key in {norm_label(r[1]["calendar"]) for r in rows}:
+            out.findings.append(tab.finding(index, "calendar", Ref.of("duplicate_calendar", name=name)))
+            continue
+        zone = _zone(tab, index, rec, out.findings)
+        if zone is None:
+            continue
+        week = tuple(_hours(tab, index, day, rec.get(day), out.findings) for day in WEEKDAYS)
+        region = rec.get("holidays")
+        if region:
+            try:
+                workcal.parse_region(region)
+            except ValueError as e:
+                out.findings.append(tab.finding(index, "holidays", Ref.of("bad_region", value=region, why=str(e))))
+                region = None
+        rows.append((index, rec, zone, week, region))
+    for index, rec, zone, week, region in rows:
+        name = rec["calendar"]
+        first_hours = next((s for s in week if s), ())
+        own = {d: (hours if hours is not None else first_hours) for d, hours in days.get(norm_label(name), {}).items()}
+        if not any(week) and not any(own.values()):
+            out.findings.append(tab.finding(index, "mon", Ref.of("no_working_hours", name=name)))
+            continue
+        cal = workcal.Calendar(name, zone, week, region, tuple(sorted(own.items())))
+        out.by_name[norm_label(name)] = cal
+        out.first = out.first or cal
+        for column, target in (("warehouse", out.by_warehouse), ("region", out.by_region)):
+            for item in _items(rec.get(column)):
+                target.setdefault(norm_label(item), cal)
+    days_tab = tabs.get("calendar_days")
+    if days_tab is not None:
+        for index, rec in enumerate(days_tab.records):
+            if rec.get("calendar") and norm_label(rec["calendar"]) not in out.by_name and norm_label(rec["calendar"]) not in _ROUND_WORDS:
+                out.findings.append(days_tab.finding(index, "calendar", Ref.of("unknown_calendar", name=rec["calendar"], known=_names(out))))
+    return out
+
+
+def _names(cals: Calendars) -> str:
+    return ", ".join(c.name for c in cals.by_name.values()) or "—"
+
+
+def _items(text: str | None) -> list[str]:
+    return [t for t in _LIST.split(text or "") if t]
+
+
+def _zone(tab: ParsedTab, index: int, rec: dict[str, Any], findings: list[Finding]) -> ZoneInfo | None:
+    name = (rec.get("timezone") or "").strip()
+    if not name:
+        return None  # a finding already: required
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        findings.append(tab.finding(index, "timezone", Ref.of("bad_timezone", value=name)))
+        return None
+
+
+def _hours(tab: ParsedTab, index: int, key: str, text: str | None, findings: list[Finding]) -> workcal.Shifts:
+    if not text:
+        return ()
+    try:
+        return workcal.parse_hours(text)
+    except ValueError as e:
+        findings.append(tab.finding(index, key, Ref.of("bad_hours", value=text, why=str(e))))
+        return ()
+
+
+def _days(tab: ParsedTab | None, findings: list[Finding]) -> dict[str, dict[date, workcal.Shifts | None]]:
+    """Calendar name -> date -> its hours: () a day off, None a workday with the first working weekday's hours."""
+    out: dict[str, dict[date, workcal.Shifts | None]] = {}
+    if tab is None:
+        return out
+    for index, rec in enumerate(tab.records):
+        name, when, kind = rec.get("calendar"), rec.get("date"), rec.get("kind")
+        if not name or when is None or kind is None:
+            continue  # findings already
+        hours: workcal.Shifts | None = ()
+        if kind == "workday":
+            hours = _hours(tab, index, "hours", rec.get("hours"), findings) if rec.get("hours") else None
+        out.setdefault(norm_label(name), {})[when.date() if isinstance(when, datetime) else when] = hours
+    return out
+
+
+# -- SLA rows -------------------------------------------------------------------------------
+
+
+def warn_before(text: str | None) -> Warn | Ref:
+    """The SLA row's Warn before: `25%` of the limit or a time (`2h`); a Ref when it is neither."""
+    if not text:
+        return Warn()
+    m = _SHARE.match(str(text))
+    if m and 0 <= float(m[1]) <= 100:
+        return Warn(float(m[1]) / 100)
+    limit, problem = to_duration(schemas()["sla"].by_key["limit"], text, None)  # type: ignore[arg-type]
+    if problem is None and limit.span:
+        return Warn(span=limit.span)
+    return Ref.of("bad_warn_before", value=text)
+
+
+# -- due times ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = ()) -> datetime:
+    """When a stage started at `start` is due under `limit` in `cal`, its time on hold added."""
+    if limit.span:
+        at = workcal.add_working(cal, start, limit.span)
+    elif limit.business_days and cal.is_round_the_clock:
+        at = workcal.add_weekdays(cal, start, limit.business_days)
+    else:
+        days = limit.days or limit.business_days or limit.weeks * (7 if cal.is_round_the_clock else workcal.working_days_per_week(cal))
+        at = workcal.add_working_days(cal, start, days)
+    if held:
+        on_hold = sum((workcal.working_between(cal, a, b) for a, b in held), timedelta(0))
+        if on_hold > timedelta(0):
+            at = workcal.add_working(cal, at, on_hold)
+    return at
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def warning_starts(cal: workcal.Calendar, start: datetime, at: datetime, warn: Warn) -> timedelta:
+    """How much working time before the due time `at` DUE_SOON begins."""
+    if warn.span is not None:
+        return warn.span
+    return workcal.working_between(cal, start, at) * warn.share
+
+
+def left(cal: workcal.Calendar, now: datetime, at: datetime) -> timedelta:
+    """Working time from `now` to the due time `at` (negative once it has passed, in real time)."""
+    if at < now:
+        return at - now
+    return workcal.working_between(cal, now, at)
+
+
+def unscheduled(cals: Iterable[workcal.Calendar], years: Iterable[int]) -> list[tuple[str, str, int]]:
+    """(calendar, region, year) for each calendar whose region has no official working-day
+    schedule for a year a due time falls in."""
+    years = sorted(set(years))
+    return [(c.name, c.holidays or "", y) for c in cals if c.holidays for y in workcal.unscheduled_years(c, years)]

@@ -1,0 +1,103 @@
+"""A case's stage history: what a status seen by a sync means for its state and its audit log.
+
+The stages run reported → responsibility_confirmed → plan_agreed → in_progress → completed →
+closed; on_hold, disputed and cancelled are side statuses. Every change is an event of the
+state's audit log (`status_changed`, or `reopened` when a completed, closed or cancelled case
+comes back), with when it happened: the row's Status changed at when it was filled in and makes
+sense, else when the sync saw it. A move that skips stages forward or goes back is kept, and
+noted on the row for a week. On hold stops the stage's clock: back at the stage it left, the
+case's time on hold is added to its due time; another stage starts afresh. Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from .catalogue import Ref
+from .schema import choice_sets
+from .state import CaseState
+
+STAGES = ("reported", "responsibility_confirmed", "plan_agreed", "in_progress", "completed", "closed")
+ON_HOLD = "on_hold"
+REOPENED_FROM = frozenset({"completed", "closed", "cancelled"})
+NOTE_DAYS = 7  # how long a note on a skipped or backward move stays on the row
+_ORDER = {s: i for i, s in enumerate(STAGES)}
+
+Event = tuple[datetime, str, str, str]  # at, case ID, what happened, detail (engine.CaseEvent)
+
+
+class Move(NamedTuple):
+    """A status seen by a sync: the case's state after it, and its events."""
+
+    state: CaseState
+    events: tuple[Event, ...] = ()
+
+
+def move(case_id: str, prior: CaseState | None, status: str, changed_at: datetime | None, reported: datetime | None, now: datetime, lang: str) -> Move:
+    """The case `case_id` seen at `now` with `status` (and the row's Status changed at, Reported at),
+    given what the state knew of it (`prior`)."""
+    if prior is not None and prior.status == status:
+        return Move(prior)
+    known = prior is not None and bool(prior.status)
+    at = taken(changed_at, reported, now)
+    note, until = (prior.note, prior.note_until) if prior is not None and prior.note_until and now < prior.note_until else ("", None)
+    if not known:  # first seen: a reported case started when it was reported
+        since = at if at is not now else reported if status == "reported" and reported and reported <= now else now
+        return Move(CaseState(status, since, note, until))
+    assert prior is not None
+    remarks = []
+    if at is not now and at <= prior.since:  # Status changed at left as it was at the previous change
+        remarks.append(Ref.of("change_before_previous_note", when=at, previous=prior.since).render(lang))
+        at = now
+    came_from = prior.left if prior.status == ON_HOLD and prior.left else prior.status
+    event = "reopened" if prior.status in REOPENED_FROM and status not in REOPENED_FROM else "status_changed"
+    events: tuple[Event, ...] = ((now, case_id, event, f"{prior.status} -> {status} {at.isoformat()}"),)
+    remark = None if event == "reopened" else _remark(came_from, status, lang)
+    if remark:
+        remarks.append(remark)
+    if remarks:
+        note = "; ".join([note, *remarks] if note else remarks)
+        until = now + timedelta(days=NOTE_DAYS)
+    if status == ON_HOLD:
+        if prior.status in _ORDER or prior.status == "disputed":
+            state = CaseState(status, at, note, until, prior.clock or prior.since, prior.held, prior.status)
+        else:
+            state = CaseState(status, at, note, until)
+    elif prior.status == ON_HOLD and status == prior.left and prior.clock is not None:  # back where it was: the clock goes on
+        held = (*prior.held, (prior.since, at)) if at > prior.since else prior.held
+        state = CaseState(status, at, note, until, prior.clock, held)
+    else:
+        state = CaseState(status, at, note, until)
+    return Move(state, events)
+
+
+def taken(changed_at: datetime | None, reported: datetime | None, now: datetime) -> datetime:
+    """When a change seen at `now` happened: the row's Status changed at, unless it is blank, in the
+    future or before Reported at (findings on the row, made by validate.py): then `now` itself."""
+    if changed_at is None or changed_at > now or (reported is not None and changed_at < reported):
+        return now
+    return changed_at
+
+
+def _remark(came_from: str, status: str, lang: str) -> str | None:
+    """The note on a move that skips stages or goes back, in `lang`; None for a move in order."""
+    if came_from not in _ORDER or status not in _ORDER:
+        return None
+    a, b = _ORDER[came_from], _ORDER[status]
+    if b > a + 1:
+        skipped = _sep(lang).join(_label(s, lang) for s in STAGES[a + 1 : b])
+        return Ref.of("skipped_stages_note", came_from=_label(came_from, lang), to=_label(status, lang), skipped=skipped).render(lang)
+    if b < a:
+        return Ref.of("moved_back_note", came_from=_label(came_from, lang), to=_label(status, lang)).render(lang)
+    return None
+
+
+def _label(status: str, lang: str) -> str:
+    """A status as the sheet's dropdown shows it: the key in English, the label in Chinese."""
+    choice = next((c for c in choice_sets()["status"] if c.key == status), None)
+    return choice.zh if choice is not None and lang == "zh" else status
+
+
+def _sep(lang: str) -> str:
+    return "、" if lang == "zh" else ", "
