@@ -94,13 +94,23 @@ def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]
     out = []
     for f in tab.user_fields:
         if f.required and f.key not in header.columns:
-            out.append(Finding.of("missing_column", sheet.name, header.row, f.label_en, label_en=f.label_en, label_zh=f.label_zh, key=f.key))
+            out.append(
+                Finding.of("missing_column", sheet.name, header.row, f.label_en, label_en=f.label_en, label_zh=f.label_zh, key=f.key)
+            )
     for key, cols in header.duplicates.items():
         for col in cols:
             label = sheet.cell(header.row, col)
             field_ = tab.by_key[key]
             out.append(
-                Finding.of("duplicate_column", sheet.name, header.row, f"{label} ({column_letter(col)})", col=col, label_en=field_.label_en, label_zh=field_.label_zh)
+                Finding.of(
+                    "duplicate_column",
+                    sheet.name,
+                    header.row,
+                    f"{label} ({column_letter(col)})",
+                    col=col,
+                    label_en=field_.label_en,
+                    label_zh=field_.label_zh,
+                )
             )
     return out
 
@@ -203,14 +213,23 @@ class Sync:
             sheet = find_tab(sheets, schema)
             if sheet is None:
                 if key == "cases":
-                    raise TabNotFound(f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`")
+                    raise TabNotFound(
+                        f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`"
+                    )
                 continue
             header = find_header(sheet, schema)
             if header is None:
                 if any(v is not None for r in sheet.rows for v in r):
                     first = schema.user_fields[:4]
                     header_findings.append(
-                        Finding.of("no_header", sheet.name, 0, "", columns=", ".join(f.label_en for f in first), columns_zh="、".join(f.label_zh for f in first))
+                        Finding.of(
+                            "no_header",
+                            sheet.name,
+                            0,
+                            "",
+                            columns=", ".join(f.label_en for f in first),
+                            columns_zh="、".join(f.label_zh for f in first),
+                        )
                     )
                 continue
             header_findings += _header_findings(sheet, schema, header)
@@ -246,7 +265,13 @@ class Sync:
         for key, parsed in tabs.items():
             tab_frame = frame(parsed.sheet, parsed.header, parsed.schema, lang)
             wanted = finished.values[key]
-            _add_tab_patch(patch, summary, tab_frame, parsed.sheet, diff_rows(parsed.sheet, parsed.rows, [None] * len(wanted), wanted, tab_frame.targets, tz))
+            _add_tab_patch(
+                patch,
+                summary,
+                tab_frame,
+                parsed.sheet,
+                diff_rows(parsed.sheet, parsed.rows, [None] * len(wanted), wanted, tab_frame.targets, tz),
+            )
         setting = pipeline.setting(inputs)
         generated = [r.render(setting, summary.findings) for r in part.reports]
         generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))

@@ -114,7 +114,9 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     for f, c in user_cols:
         columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
     keys = list(columns)
-    parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
+    parsed.records = (
+        [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
+    )
 
     present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
     if parsed.records and present:
