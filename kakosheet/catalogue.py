@@ -190,6 +190,7 @@ CATALOGUE: dict[str, Entry] = {
         "状态从「{came_from}」退回到「{to}」",
     ),
     # notes the engine leaves on a row for a while, not findings (ids.assign_ids)
+    # notes the engine leaves on a row for a while, not findings (ids.assign_ids, reships.py)
     "id_reassigned_note": Entry(
         "new ID: this row carried {case_id}, which row {row} already has (a copied row?)",
         "新单号：本行原有的 {case_id} 与第 {row} 行重复（是复制的行吗？）",
@@ -197,6 +198,24 @@ CATALOGUE: dict[str, Entry] = {
     "id_replaced_note": Entry(
         "new ID: the ID cell held {raw!r}, which is not a case ID",
         "新单号：单号格原为 {raw!r}，不是售后单号",
+    ),
+    "reship_id_replaced_note": Entry(
+        "new ID: the ID cell held {raw!r}, which is not a reshipment ID (RS-YYYYMM-NNNNN)",
+        "新补发单号：单号格原为 {raw!r}，不是补发单号（RS-YYYYMM-NNNNN）",
+    ),
+    # notes on a Reshipments row whose status moved out of the flow QC_FAILED -> RESHIPPED ->
+    # DELIVERED or FAILED (reships.py); the status is kept as typed
+    "reship_skipped_note": Entry(
+        "status went from {old} straight to {new}, skipping {skipped}; kept as typed, check it",
+        "状态从「{old}」直接改为「{new}」，跳过了「{skipped}」；已按所填保留，请核对",
+    ),
+    "reship_backward_note": Entry(
+        "status went back from {old} to {new}; kept as typed, check it",
+        "状态从「{old}」退回「{new}」；已按所填保留，请核对",
+    ),
+    "reship_outcome_changed_note": Entry(
+        "status changed from {old} to {new} after the reshipment had ended; kept as typed, check it",
+        "补发已结束，状态却从「{old}」改为「{new}」；已按所填保留，请核对",
     ),
 }
 

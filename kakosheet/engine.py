@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
-from . import clocks, history, workcal
+from . import clocks, history, reships, workcal
 from .catalogue import Ref
 from .coerce import to_duration
 from .findings import Finding
@@ -179,18 +179,22 @@ class Context:
     ids: tuple[str, ...]  # every Cases record's ID, in row order
     new_ids: tuple[str, ...]
     findings: tuple[Finding, ...]  # on other tabs' references to cases
-    reships: dict[str, str]
+    reships: dict[str, reships.CaseReships]  # case ID -> what it knows of its reshipments
     decide: _Decisions
     clocks: clocks.Calendars
     contacts: dict[str, tuple[datetime, ...]]  # case ID -> times of its contacts with the customer, in order
+    reship_tab: reships.Reshipments = reships.Reshipments()  # the Reshipments tab settled: IDs, states, flags
 
 
-def prepare(inputs: Inputs, facts: IdFacts) -> Context:
+def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None) -> Context:
     """Settle what needs every case at once: case IDs (from `facts`, what was read of the Cases
-    records), references to cases from other tabs, and the rules and time limits in force."""
+    records), the Reshipments tab (its IDs, from `reship_facts`, read from the tab when None; each
+    reshipment's status and flag; what each case knows of its reshipments), references to cases
+    from other tabs, and the rules and time limits in force."""
     state = inputs.state.copy()
     state.settings["id_prefix"] = inputs.id_prefix
     ids, new = assign_ids(facts, state, inputs.now, inputs.tz, inputs.id_prefix, inputs.lang)
+    reship_tab = reships.settle(inputs.tabs.get("reshipments"), reship_facts, state, inputs.now, inputs.tz, inputs.lang)
     known = set(ids)
     refs = [f for key in ("reshipments", "communications") for f in _case_refs(inputs.tabs.get(key), known)]
     cals = clocks.calendars(inputs.tabs, inputs.tz)
@@ -202,10 +206,11 @@ def prepare(inputs: Inputs, facts: IdFacts) -> Context:
         tuple(ids),
         tuple(new),
         tuple(refs),
-        _latest_reships(inputs.tabs.get("reshipments")),
+        reship_tab.by_case,
         _Decisions(_rules(inputs.tabs, inputs.lang), limits),
         cals,
         _contacts(inputs.tabs.get("communications"), known),
+        reship_tab,
     )
 
 
@@ -239,9 +244,10 @@ def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list
     region has no official schedule for one of them is noted once)."""
     state = ctx.state.copy()
     state.update(changed)
-    for event in events:
+    state.update(ctx.reship_tab.changed)
+    for event in (*events, *ctx.reship_tab.events):
         state.record(*event)
-    live = set(ctx.ids)
+    live = set(ctx.ids).union(ctx.reship_tab.ids)
     for case_id in [i for i, c in state.cases.items() if not c.status and i not in live]:  # a note on a deleted row
         del state.cases[case_id]
     refs: dict[str, list[Finding]] = {}
@@ -252,7 +258,11 @@ def finish(ctx: Context, changed: dict[str, tuple[CaseState, Any]], events: list
     for key, tab in ctx.inputs.tabs.items():
         findings.extend(tab.findings)
         by_row = findings_by_row([*tab.findings, *refs.get(tab.sheet.name, ())])
-        values[key] = [{"validation_errors": ("; ".join(notes(by_row[r], ctx.inputs.lang)) or None) if r in by_row else None} for r in tab.rows]
+        values[key] = [
+            {"validation_errors": ("; ".join(notes(by_row[r], ctx.inputs.lang)) or None) if r in by_row else None} for r in tab.rows
+        ]
+        if key == "reshipments":
+            values[key] = reships.cells(ctx.reship_tab, [v["validation_errors"] for v in values[key]], state, ctx.inputs.now)
     return Finished(state, sorted(set(findings), key=Finding.sort_key), values)
 
 
@@ -281,16 +291,6 @@ def notes(findings: Sequence[Finding], lang: str) -> list[str]:
     """A row's findings as its Validation errors cell shows them, in `lang`, in one order whoever
     found them (see Finding.sort_key)."""
     return [f.cell_text(lang) for f in sorted(findings, key=Finding.sort_key)]
-
-
-def _latest_reships(tab: ParsedTab | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if tab is None:
-        return out
-    for rec in tab.records:
-        if rec.get("case_id") and rec.get("status"):
-            out[rec["case_id"]] = rec["status"]
-    return out
 
 
 RULE_KEYS = ("category", "detected_at", "packaging_damaged")
@@ -416,7 +416,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
                 contact.due if contact_flag in ("DUE_SOON", "OVERDUE") else None,
                 label("status", state.left, lang) or "",
                 since,
-                None,
+                (reship.latest_id, reship.status, reship.delivered_at) if reship and reship.latest_id else None,
             ),
             tz,
             lang,
@@ -424,7 +424,8 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         "days_open": days_open,
         "last_contact_at": contacts[-1] if contacts else None,
         "contact_flag": flag_text(contact_flag, contact_span, lang) if contact_flag else None,
-        "reship_status": reship,
+        "reship_status": label("reship_status", reship.status, lang) if reship else None,
+        "reship_count": reship.count if reship else None,
         "validation_errors": errors,
     }
     facts = CaseFacts(  # by position, in field order: made once per case

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import NamedTuple
 
-from .formats import DATETIME_TEXT
+from .formats import DATE_TEXT, DATETIME_TEXT
 
 STEPS = {  # stage -> (English, Chinese): what moves the case on from it
     "reported": ("Confirm responsibility", "确认责任方"),
@@ -41,7 +41,7 @@ def next_action(n: Next, tz: tzinfo, lang: str) -> str | None:
     if n.reship is not None and n.status in ("plan_agreed", "in_progress"):
         rs, status, delivered = n.reship
         if status == "DELIVERED":
-            when = f" {_time(delivered, tz)}" if delivered else ""
+            when = f" {delivered.astimezone(tz).strftime(DATE_TEXT)}" if delivered else ""
             return f"可标记为已完成：{rs} 已{when}送达" if zh else f"Mark completed: {rs} delivered{when}"
         if status == "FAILED":
             return f"补发 {rs} 失败：重新补发或退款" if zh else f"Reship again or refund: {rs} failed"

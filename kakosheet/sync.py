@@ -19,12 +19,12 @@ from datetime import datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import engine, parallel, pipeline
+from . import engine, parallel, pipeline, reships
 from .backends.base import Backend
 from .diff import MAX_CHANGES_KEPT, Change, Diff, Frame, diff_rows, frame, same_grid
 from .errors import StateUnreadable, TabNotFound, UsageError, WorkbookChanged, WriteConflict
 from .findings import Finding, column_letter
-from .ids import IdFacts
+from .ids import RESHIP_PREFIX, IdFacts
 from .parallel import Execution
 from .patch import ApplyResult, GeneratedTab, Patch
 from .schema import TabSchema, norm_label, schemas
@@ -94,13 +94,23 @@ def _header_findings(sheet: Sheet, tab: TabSchema, header: Any) -> list[Finding]
     out = []
     for f in tab.user_fields:
         if f.required and f.key not in header.columns:
-            out.append(Finding.of("missing_column", sheet.name, header.row, f.label_en, label_en=f.label_en, label_zh=f.label_zh, key=f.key))
+            out.append(
+                Finding.of("missing_column", sheet.name, header.row, f.label_en, label_en=f.label_en, label_zh=f.label_zh, key=f.key)
+            )
     for key, cols in header.duplicates.items():
         for col in cols:
             label = sheet.cell(header.row, col)
             field_ = tab.by_key[key]
             out.append(
-                Finding.of("duplicate_column", sheet.name, header.row, f"{label} ({column_letter(col)})", col=col, label_en=field_.label_en, label_zh=field_.label_zh)
+                Finding.of(
+                    "duplicate_column",
+                    sheet.name,
+                    header.row,
+                    f"{label} ({column_letter(col)})",
+                    col=col,
+                    label_en=field_.label_en,
+                    label_zh=field_.label_zh,
+                )
             )
     return out
 
@@ -194,23 +204,35 @@ class Sync:
         prefix = (self.id_prefix or state.settings.get("id_prefix") or "AS").strip().upper()
         if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 10:
             raise UsageError(f"ID prefix {prefix!r} must be 1-10 letters or digits, starting with a letter")
+        if prefix == RESHIP_PREFIX:
+            raise UsageError(f"ID prefix {prefix!r} is the reshipments' (RS-YYYYMM-NNNNN); choose another for cases")
 
         step("validating")
         tabs: dict[str, ParsedTab] = {}
         header_findings: list[Finding] = []
         cases: pipeline.CasesTab | None = None
+        reship_ids: IdFacts | None = None  # what was read of the Reshipments tab's IDs (validate.read_ids)
         for key, schema in schemas().items():
             sheet = find_tab(sheets, schema)
             if sheet is None:
                 if key == "cases":
-                    raise TabNotFound(f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`")
+                    raise TabNotFound(
+                        f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`"
+                    )
                 continue
             header = find_header(sheet, schema)
             if header is None:
                 if any(v is not None for r in sheet.rows for v in r):
                     first = schema.user_fields[:4]
                     header_findings.append(
-                        Finding.of("no_header", sheet.name, 0, "", columns=", ".join(f.label_en for f in first), columns_zh="、".join(f.label_zh for f in first))
+                        Finding.of(
+                            "no_header",
+                            sheet.name,
+                            0,
+                            "",
+                            columns=", ".join(f.label_en for f in first),
+                            columns_zh="、".join(f.label_zh for f in first),
+                        )
                     )
                 continue
             header_findings += _header_findings(sheet, schema, header)
@@ -220,10 +242,12 @@ class Sync:
             else:
                 tabs[key] = parse_tab(schema, sheet, header, tz, now)
                 summary.rows_read[sheet.name] = len(tabs[key].records)
+                if key == "reshipments":
+                    reship_ids = reships.read_facts(tabs[key], tz)
 
         step("computing")
         inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)
-        ctx = engine.prepare(inputs, cases.id_facts() if cases is not None else IdFacts([], [], [], []))
+        ctx = engine.prepare(inputs, cases.id_facts() if cases is not None else IdFacts([], [], [], []), reship_ids)
         patch = Patch()
         if cases is None:
             part = pipeline.empty_part(ctx)
@@ -246,7 +270,16 @@ class Sync:
         for key, parsed in tabs.items():
             tab_frame = frame(parsed.sheet, parsed.header, parsed.schema, lang)
             wanted = finished.values[key]
-            _add_tab_patch(patch, summary, tab_frame, parsed.sheet, diff_rows(parsed.sheet, parsed.rows, [None] * len(wanted), wanted, tab_frame.targets, tz))
+            # a row is named by its ID as read, where the tab has IDs and no other row had the same
+            read = reship_ids if key == "reshipments" else None
+            ids, duplicated = (read.case_ids, read.duplicated()) if read is not None else ([None] * len(wanted), frozenset[str]())
+            _add_tab_patch(
+                patch,
+                summary,
+                tab_frame,
+                parsed.sheet,
+                diff_rows(parsed.sheet, parsed.rows, ids, wanted, tab_frame.targets, tz, duplicated),
+            )
         setting = pipeline.setting(inputs)
         generated = [r.render(setting, summary.findings) for r in part.reports]
         generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))

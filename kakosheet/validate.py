@@ -8,6 +8,7 @@ data and no row is dropped: a row with problems is kept, with its findings.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -17,8 +18,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .catalogue import Ref
-from .coerce import ID_FORM, coerce, is_blank
+from .coerce import coerce, is_blank
 from .findings import Finding, column_letter
+from .ids import MONTH_FIELDS, id_form
 from .schema import Field, TabSchema
 from .table import Header, Sheet
 
@@ -123,7 +125,9 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
     for f, c in user_cols:
         columns[f.key] = _coerce_column(parsed, f, raw_column(c), tz)
     keys = list(columns)
-    parsed.records = [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
+    parsed.records = (
+        [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
+    )
 
     present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
     if parsed.records and present:
@@ -143,17 +147,23 @@ def record_rows(tab: TabSchema, sheet: Sheet, header: Header) -> list[int]:
 
 
 def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], tz: tzinfo) -> tuple[list[Any], list[Any], list[Any]]:
-    """For the records on `rows`, what assigning case IDs reads (the one reader of the ID column): each
-    record's ID; its raw ID cell where it holds no ID; and its reported time where a new ID will be
-    issued (no ID, or one an earlier row has too). None elsewhere, and where unreadable. Findings
-    are not made here: parse_tab makes them."""
+    """For the records on `rows`, what assigning IDs reads (the one reader of a tab's ID column: the
+    Cases tab's case IDs, the Reshipments tab's reshipment IDs): each record's ID; its raw ID cell
+    where it holds no ID (or an ID of another kind: see ids.id_form); and the date whose month a new
+    ID carries (ids.MONTH_FIELDS: reported_at, shipped_at) where a new ID will be issued (no ID, or
+    one an earlier row has too). None elsewhere, and where unreadable. Findings are not made here:
+    parse_tab makes them."""
     sheet_rows = sheet.rows
     kept = [sheet_rows[r - 1] for r in rows]
     width = min(map(len, kept), default=0)  # two columns of many are taken out, not the whole table turned
     id_field, id_col = _id_column(tab, header)
-    ids = _ids(id_field, _column(kept, id_col, width), tz) if id_col is not None and id_field is not None else [None] * len(kept)
+    ids = (
+        _ids(id_field, _column(kept, id_col, width), tz, id_form(tab.key))
+        if id_col is not None and id_field is not None
+        else [None] * len(kept)
+    )
     raw_ids: list[Any] = [None] * len(kept)
-    reported: list[Any] = [None] * len(kept)
+    dates: list[Any] = [None] * len(kept)
     seen: set[str] = set()
     todo = [i for i, case_id in enumerate(ids) if not case_id or case_id in seen or seen.add(case_id)]  # type: ignore[func-returns-value]
     if todo:
@@ -161,11 +171,12 @@ def read_ids(tab: TabSchema, sheet: Sheet, header: Header, rows: Sequence[int], 
         if id_col is not None:
             for i, v in zip(todo, _raw_ids(_column(todo_rows, id_col, width)), strict=True):
                 raw_ids[i] = v
-        col = header.columns.get("reported_at")
-        if col is not None:
-            for i, v in zip(todo, _coerce_column(None, tab.by_key["reported_at"], _column(todo_rows, col, width), tz), strict=True):
-                reported[i] = v
-    return ids, raw_ids, reported
+        date_key = MONTH_FIELDS.get(tab.key)
+        col = header.columns.get(date_key) if date_key else None
+        if date_key and col is not None:
+            for i, v in zip(todo, _coerce_column(None, tab.by_key[date_key], _column(todo_rows, col, width), tz), strict=True):
+                dates[i] = v
+    return ids, raw_ids, dates
 
 
 def _id_column(tab: TabSchema, header: Header) -> tuple[Field | None, int | None]:
@@ -175,11 +186,17 @@ def _id_column(tab: TabSchema, header: Header) -> tuple[Field | None, int | None
     return id_field, id_col
 
 
-def _ids(id_field: Field, raw_ids: Sequence[Any], tz: tzinfo) -> list[Any]:
-    """The ID column as IDs: an ID as the engine writes it is taken as it is; anything else is
-    coerced (to an ID or None)."""
-    exact, other = ID_FORM.fullmatch, functools.partial(coerce, id_field, tz=tz)
-    return [None if v is None else v if type(v) is str and exact(v) else other(v)[0] for v in raw_ids]
+def _ids(id_field: Field, raw_ids: Sequence[Any], tz: tzinfo, form: re.Pattern[str]) -> list[Any]:
+    """The ID column as IDs: an ID as the engine writes it in this tab (`form`) is taken as it is;
+    anything else is coerced, and kept when it is then one (else None: an ID of the other kind of
+    row is no ID here)."""
+    exact, other = form.fullmatch, functools.partial(coerce, id_field, tz=tz)
+    return [None if v is None else v if type(v) is str and exact(v) else _own(other(v)[0], exact) for v in raw_ids]
+
+
+def _own(value: Any, exact: Callable[[str], Any]) -> Any:
+    """`value` (an ID as coerced, or None) when it is an ID of this tab's form, else None."""
+    return value if value is not None and exact(value) else None
 
 
 def _raw_ids(raw_ids: Sequence[Any]) -> list[Any]:

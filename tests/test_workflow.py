@@ -415,3 +415,16 @@ def test_calendar_days_make_a_day_off_and_a_workday_with_its_own_hours() -> None
     # Fri 17:00-18:00, Sun 10:00-11:00, Mon off: due Sunday 11:00
     assert rows(backend)[0]["Stage due at"] == naive(2026, 11, 22, 11, 0)
     assert [f.code for f in summary.findings if f.tab == "Calendar Days"] == ["unknown_calendar"]
+
+
+def test_a_delivered_reshipment_suggests_completing_the_case_and_does_not_complete_it() -> None:
+    backend = book([case(reported_at=naive(2026, 11, 16, 9, 0), status="in_progress")])
+    sync(backend, local(2026, 11, 16, 10, 0))
+    case_id = rows(backend)[0]["Case ID"]
+    reship = {"case_id": case_id, "shipped_at": naive(2026, 11, 17, 9, 0), "delivered_at": naive(2026, 11, 20, 15, 0), "status": "DELIVERED"}
+    backend.sheets["Reshipments"] = MemoryBackend({"Reshipments": grid("reshipments", [reship])}).sheets["Reshipments"]
+    sync(backend, local(2026, 11, 21, 10, 0))
+    row = rows(backend)[0]
+    reship_id = backend.grid("Reshipments")[1][0]
+    assert row["Next action"] == f"Mark completed: {reship_id} delivered 2026-11-20"
+    assert row["Status"] == "in_progress"
