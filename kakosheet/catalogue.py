@@ -189,7 +189,32 @@ CATALOGUE: dict[str, Entry] = {
         "status moved back from {came_from} to {to}",
         "状态从「{came_from}」退回到「{to}」",
     ),
-    # notes the engine leaves on a row for a while, not findings (ids.assign_ids)
+    # the conditions of the Rules tab (rules.py)
+    "condition_not_a_choice": Entry(
+        "{value!r} is not a value of this column; write one of {options}, or several separated by commas (the rule is not used until then)",
+        "{value!r} 不是此列的可选值；请填写其中之一：{options_zh}，多个值用逗号分隔（改正前此规则不生效）",
+    ),
+    "condition_misspelt_choice": Entry(
+        "{value!r} is not a value of this column; did you mean {key!r}? write one of {options}, or several separated by commas (the rule is not used until then)",
+        "{value!r} 不是此列的可选值；是不是 {label!r}？请填写其中之一：{options_zh}，多个值用逗号分隔（改正前此规则不生效）",
+    ),
+    "condition_unusable": Entry(
+        "this column can't be a condition of a rule (only text columns and columns with a list of values can: not dates, numbers or the columns kakosheet fills in); it is ignored",
+        "此列不能作为规则的条件（只有文本列和下拉选项列可以，日期、数字及 kakosheet 自动填写的列不行）；已忽略此列",
+    ),
+    # the suggestion of a case no rule matches (rules.py), and the Problems tab's count of them
+    "no_rule": Entry(
+        "no rule matches; add one in Rules",
+        "没有匹配的规则；请在「责任规则」页添加",
+    ),
+    "no_rule_case": Entry(
+        "1 case matches no rule ({case_id}); add one in Rules",
+        "1 个售后单没有匹配的规则（{case_id}）；请在「责任规则」页添加",
+    ),
+    "no_rule_cases": Entry(
+        "{n} cases match no rule (e.g. {examples}); add one in Rules",
+        "{n} 个售后单没有匹配的规则（如 {examples_zh}）；请在「责任规则」页添加",
+    ),
     # notes the engine leaves on a row for a while, not findings (ids.assign_ids, reships.py)
     "id_reassigned_note": Entry(
         "new ID: this row carried {case_id}, which row {row} already has (a copied row?)",

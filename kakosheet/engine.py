@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
-from . import clocks, history, reships, workcal
+from . import clocks, history, reships, rules, workcal
 from .catalogue import Ref
 from .coerce import to_duration
 from .findings import Finding
@@ -55,6 +55,7 @@ class CaseFacts(NamedTuple):  # a tuple: made 100k times a sync, and pickled fro
     owner: str | None
     carrier: str | None
     region: str | None
+    no_rule: bool = False  # no rule matches the case (one whose fact a rule reads is unreadable aside)
 
 
 CaseEvent = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
@@ -83,10 +84,16 @@ def _valid(tab: ParsedTab | None) -> list[dict[str, Any]]:
 ONE_DAY = timedelta(days=1)
 
 
-def _rules(tabs: dict[str, ParsedTab], lang: str) -> list[dict[str, Any]]:
-    if "rules" in tabs:
-        return _valid(tabs["rules"])
-    return default_rules(lang)
+def _rules(tabs: dict[str, ParsedTab], lang: str) -> rules.Book:
+    """The rules in force: the Rules tab's, or the default ones (their bases in `lang`). The Rules
+    tab's condition cells are read here, alternatives and all, and what is wrong with them becomes
+    the tab's findings, before any case is evaluated."""
+    tab = tabs.get("rules")
+    if tab is None:
+        return rules.from_records(default_rules(lang))
+    reading = rules.from_tab(tab)
+    tab.findings[:], tab.invalid[:] = reading.findings, reading.invalid
+    return reading.book
 
 
 def _sla(inputs: Inputs) -> list[dict[str, Any]]:
@@ -293,26 +300,28 @@ def notes(findings: Sequence[Finding], lang: str) -> list[str]:
     return [f.cell_text(lang) for f in sorted(findings, key=Finding.sort_key)]
 
 
-RULE_KEYS = ("category", "detected_at", "packaging_damaged")
+RULE_KEYS = rules.RULE_KEYS  # the Rules tab's own conditions; a column naming a Cases field is one too
 _UNSEEN = object()
 
 
 class _Decisions:
     """Rule and time-limit look-ups, remembered per combination of the facts they depend on."""
 
-    def __init__(self, rules: list[dict[str, Any]], sla: list[tuple[dict[str, Any], Limit]]):
-        self.rules = [({k: r.get(k) for k in RULE_KEYS}, r) for r in rules]
+    def __init__(self, book: rules.Book, sla: list[tuple[dict[str, Any], Limit]]):
+        self.rules = book
+        self._given = {r.index: {"party": r.party, "basis": r.basis, "index": r.index} for r in book.rules}
         self.sla = sla
         self._rules: dict[tuple, dict[str, Any] | None] = {}
         self._limits: dict[tuple, Limit | None] = {}
 
     def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
-        """The first rule whose conditions `case` meets (only RULE_KEYS are looked at)."""
-        key = tuple(map(case.get, RULE_KEYS))
+        """What the first rule whose conditions `case` meets gives (its party, basis and index), or
+        None; remembered per combination of the case's values of every field a rule names."""
+        key = tuple(map(case.get, self.rules.keys))
         found = self._rules.get(key, _UNSEEN)
         if found is _UNSEEN:
-            facts = dict(zip(RULE_KEYS, key, strict=True))
-            found = self._rules[key] = next((r for conditions, r in self.rules if _matches(conditions, facts)), None)
+            first = self.rules.first(key)
+            found = self._rules[key] = None if first is None else self._given[first.index]
         return found  # type: ignore[return-value]
 
     def limit(self, stage: str, category: str | None, priority: str) -> Limit | None:
@@ -403,7 +412,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     cells = {
         "case_id": case_id,
         "suggested_party": label("party", rule["party"], lang) if rule else None,
-        "suggestion_basis": rule["basis"] if rule else None,
+        "suggestion_basis": rule["basis"] if rule else rules.no_match(decide.rules, findings, lang),
         "status_since": since,
         "stage_due_at": stage.due.astimezone(tz) if stage else None,
         "overdue": flag_text(flag, span, lang) if flag else None,
@@ -442,5 +451,6 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         record.get("owner"),
         record.get("carrier"),
         record.get("region"),
+        not rule and cells["suggestion_basis"] is not None,
     )
     return CaseOutcome(cells, facts, state, events)

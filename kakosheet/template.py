@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .flags import COLOURS, word
 from .resources import load_toml
 from .schema import Field, TabSchema, choice_sets, schemas
 from .state import TAB, State
@@ -17,6 +18,7 @@ LISTS_TAB = "_lists"
 STATE_TAB = TAB  # the hidden state tab
 SCORECARD_TAB = "Supplier Scorecard"
 PROBLEMS_TAB = "Problems"
+FLAG_COLUMNS = frozenset({"overdue", "contact_flag"})  # engine columns whose cells start with a flag's word (flags.py)
 
 
 @dataclass
@@ -28,6 +30,15 @@ class TemplateTab:
     rows: list[list[Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ColourRule:
+    """A fill for the cells below the header in a column whose text starts with a flag's word."""
+
+    column: int  # 0-based column of the tab
+    starts_with: str  # the flag's word, in the template's language
+    fill: str  # RGB in hex, e.g. FFC7CE
+
+
 @dataclass
 class Template:
     lang: str
@@ -36,6 +47,16 @@ class Template:
     instructions: list[str]
     state_rows: list[list[Any]] = field(default_factory=list)
     generated: tuple[str, ...] = ()  # the summary tabs, written whole by every sync
+
+    def colour_rules(self, tab: TemplateTab) -> list[ColourRule]:
+        """The colour rules of `tab`: for each of its flag columns (FLAG_COLUMNS), a fill per
+        coloured flag (flags.COLOURS), matching the flag's word in the template's language."""
+        return [
+            ColourRule(c, word(flag, self.lang), fill)
+            for c, f in enumerate(tab.fields)
+            if f.key in FLAG_COLUMNS
+            for flag, fill in COLOURS.items()
+        ]
 
     def placeholder(self, name: str) -> str:
         """What a generated tab says before the first sync."""

@@ -343,7 +343,7 @@ def _add_tabs(template: Template) -> list[dict[str, Any]]:
 
 
 def _format_tabs(template: Template, ids: dict[str, int]) -> list[dict[str, Any]]:
-    """Header styles, dropdowns with help, protected engine columns, overdue colours, date formats."""
+    """Header styles, dropdowns with help, protected engine columns, the flag columns' colours, date formats."""
     from .xlsxpkg import col_letters
 
     list_cols = {name: i for i, name in enumerate(sorted(template.lists))}
@@ -366,10 +366,16 @@ def _format_tabs(template: Template, ids: dict[str, int]) -> list[dict[str, Any]
                 requests.append({"setDataValidation": {"range": column, "rule": rule}})
             elif not f.engine and f.help:
                 requests.append({"setDataValidation": {"range": column, "rule": {"condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=TRUE"}]}, "inputMessage": f.help_text(template.lang), "strict": False}}})
-            if f.key == "overdue":
-                for word, rgb in (("OVERDUE", {"red": 1, "green": 0.78, "blue": 0.81}), ("DUE_SOON", {"red": 1, "green": 0.92, "blue": 0.61})):
-                    requests.append({"addConditionalFormatRule": {"index": 0, "rule": {"ranges": [column], "booleanRule": {"condition": {"type": "TEXT_STARTS_WITH", "values": [{"userEnteredValue": word}]}, "format": {"backgroundColor": rgb}}}}})
+        for colour in template.colour_rules(tab):
+            column = {"sheetId": sid, "startRowIndex": 1, "startColumnIndex": colour.column, "endColumnIndex": colour.column + 1}
+            condition = {"type": "TEXT_STARTS_WITH", "values": [{"userEnteredValue": colour.starts_with}]}
+            requests.append({"addConditionalFormatRule": {"index": 0, "rule": {"ranges": [column], "booleanRule": {"condition": condition, "format": {"backgroundColor": _rgb(colour.fill)}}}}})
     return requests
+
+
+def _rgb(fill: str) -> dict[str, float]:
+    """An RGB colour in hex (FFC7CE) as the Sheets API gives colours: each part from 0 to 1."""
+    return {part: round(int(fill[i : i + 2], 16) / 255, 3) for part, i in (("red", 0), ("green", 2), ("blue", 4))}
 
 
 def _template_values(template: Template) -> list[dict[str, Any]]:

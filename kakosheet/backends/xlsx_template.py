@@ -65,6 +65,19 @@ def _letter(col: int) -> str:
     return column_letter(col - 1)
 
 
+def _colour_rule(ws: Any, letter: str, text: str, fill: str, last_row: int) -> None:
+    """Fill with `fill` the cells below the header in column `letter` whose text begins with `text`
+    (Excel's "begins with" rule, which LibreOffice and WPS read too)."""
+    from openpyxl.formatting.rule import Rule
+    from openpyxl.styles import PatternFill
+    from openpyxl.styles.differential import DifferentialStyle
+
+    quoted = text.replace('"', '""')
+    rule = Rule(type="beginsWith", operator="beginsWith", text=text, dxf=DifferentialStyle(fill=PatternFill(fill_type="solid", start_color=fill, end_color=fill)))
+    rule.formula = [f'LEFT({letter}2,LEN("{quoted}"))="{quoted}"']
+    ws.conditional_formatting.add(f"{letter}2:{letter}{last_row}", rule)
+
+
 _VALIDATION_TYPES = {
     "datetime": ("date", "Enter a date, e.g. 2026-11-20 14:30."),
     "int": ("whole", "Enter a whole number{at_least}."),
@@ -148,6 +161,8 @@ def render_template(template: Template) -> Any:
                 _set(cell, value)
                 if f.engine:
                     cell.fill = engine_fill
+        for colour in template.colour_rules(tab):
+            _colour_rule(ws, _letter(colour.column + 1), colour.starts_with, colour.fill, last_row)
         ws.freeze_panes = "B2" if tab.fields and tab.fields[0].key == "case_id" else "A2"
         ws.auto_filter.ref = f"A1:{_letter(len(tab.fields))}1"
     for name in template.generated:
