@@ -129,11 +129,11 @@ class Calendar:
             country, subdiv = parse_region(region)
             region = f"{country}-{subdiv}" if subdiv else country
         object.__setattr__(self, "holidays", region or None)
-        days = dict(self.days)
-        for d in days:
+        given = dict(self.days)
+        for d in given:
             if isinstance(d, datetime) or not isinstance(d, date):
                 raise TypeError(f"calendar {self.name!r}: an exception's key is a datetime.date, not {d!r}")
-        days = FrozenDays((d, _checked(s, f"calendar {self.name!r}, {d.isoformat()}")) for d, s in days.items())
+        days = FrozenDays((d, _checked(s, f"calendar {self.name!r}, {d.isoformat()}")) for d, s in given.items())
         object.__setattr__(self, "days", days)
 
     @classmethod
@@ -209,7 +209,7 @@ def _checked(shifts: Iterable[Shift] | str, where: str) -> Shifts:
 
 
 _REVERSED = (
-    f"ends before it starts; write hours like {HOURS_EXAMPLE} "
+    f"does not end after it starts; write hours like {HOURS_EXAMPLE} "
     "(a shift past midnight is two: 22:00-24:00 on one day, 00:00-06:00 on the next)"
 )
 
@@ -398,7 +398,21 @@ class _State:
     """One immutable version of a timeline: replaced whole when the timeline grows, so that a reader
     holding it never sees a half-grown one."""
 
-    __slots__ = ("starts", "ends", "cum", "cumend", "segday", "day_ords", "day_first", "lo_year", "hi_year", "lo_us", "hi_us", "base_lo", "base_hi")
+    __slots__ = (
+        "starts",
+        "ends",
+        "cum",
+        "cumend",
+        "segday",
+        "day_ords",
+        "day_first",
+        "lo_year",
+        "hi_year",
+        "lo_us",
+        "hi_us",
+        "base_lo",
+        "base_hi",
+    )
 
     starts: list[int]  # segment i is [starts[i], ends[i]) in UTC microseconds, in order, none empty
     ends: list[int]
@@ -418,8 +432,8 @@ class _State:
 class _Chunk:
     __slots__ = ("starts", "ends", "segday", "day_ords", "day_first", "lo_us", "hi_us")
 
-    def __init__(self, cal: _Content, year: int) -> None:
-        tz, week, region, days = cal
+    def __init__(self, content: _Content, year: int) -> None:
+        tz, week, region, days = content
         region_days = _region_days(region, year)
         self.starts, self.ends, self.segday, self.day_ords, self.day_first = [], [], [], [], []
         first_day, next_year = date(year, 1, 1), date(year + 1, 1, 1)
@@ -453,7 +467,7 @@ class _Timeline:
         self.content = content
         self.tz = content[0]
         self.week_hours = any(content[1])
-        self.own_years = sorted({d.year for d, shifts in content[3].items() if shifts})
+        self.own_days = sorted(d for d, shifts in content[3].items() if shifts)  # the sheet's working days
         self.st: _State | None = None
         self.lock = threading.Lock()
 
@@ -476,10 +490,11 @@ class _Timeline:
 
     def search(self, st: _State, forward: bool) -> _State:
         """The state grown by a year to look further for working time, or _NoMoreHours if there is none."""
-        if not self.week_hours:
-            year = st.hi_year if forward else st.lo_year - 1
-            if not any((y >= year) if forward else (y <= year) for y in self.own_years):
-                raise _NoMoreHours(f"has no working hours {'after' if forward else 'before'} {year}")
+        if not self.week_hours:  # then only the sheet's working days have hours
+            if forward and not (self.own_days and self.own_days[-1].year >= st.hi_year):
+                raise _NoMoreHours(f"has no working hours after {self.own_days[-1] if self.own_days else st.hi_year}")
+            if not forward and not (self.own_days and self.own_days[0].year < st.lo_year):
+                raise _NoMoreHours(f"has no working hours before {self.own_days[0] if self.own_days else st.lo_year}")
         with self.lock:
             if self.st is st:
                 self._grow(forward)
