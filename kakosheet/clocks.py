@@ -52,6 +52,9 @@ class Calendars:
     by_region: dict[str, workcal.Calendar] = field(default_factory=dict)
     first: workcal.Calendar | None = None
     findings: list[Finding] = field(default_factory=list)
+    # what was worked out, by what it depends on: many cases share a calendar, a start, a due time
+    _picked: dict[tuple[int, Any, Any], workcal.Calendar] = field(default_factory=dict, repr=False)
+    _clocks: dict[tuple[Any, ...], tuple[workcal.Calendar, datetime] | None] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def round_the_clock(self) -> workcal.Calendar:
@@ -66,6 +69,26 @@ class Calendars:
         if key in _ROUND_WORDS:
             return self.round_the_clock
         return self.by_name.get(key, text)
+
+    def clock(self, limit: Duration, named: workcal.Calendar | None, warehouse: str | None, region: str | None, start: datetime, held: Held = ()) -> tuple[workcal.Calendar, datetime] | None:
+        """A stage's clock: its calendar and due time, for a limit of an SLA row (`limit`, `named`) and
+        a case's warehouse and region; None when the calendar can't be worked out that far.
+        Remembered per combination: the same inputs give the same clock, whichever case asks first."""
+        key = (id(limit), id(named), warehouse, region, start, held)
+        try:
+            return self._clocks[key]
+        except KeyError:
+            pass
+        pick = (id(named), warehouse, region)
+        cal = self._picked.get(pick)
+        if cal is None:
+            cal = self._picked[pick] = self.for_case(named, warehouse, region)
+        try:
+            found: tuple[workcal.Calendar, datetime] | None = (cal, due(cal, start, limit, held))
+        except ValueError:  # beyond the years a calendar can be worked out for
+            found = None
+        self._clocks[key] = found
+        return found
 
     def for_case(self, named: workcal.Calendar | None, warehouse: str | None, region: str | None) -> workcal.Calendar:
         """The calendar of a limit: the SLA row's, else the warehouse's, the region's, the first, round the clock."""
@@ -198,7 +221,6 @@ def warn_before(text: str | None) -> Warn | Ref:
 # -- due times ------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = ()) -> datetime:
     """When a stage started at `start` is due under `limit` in `cal`, its time on hold added."""
     if limit.span:
@@ -215,7 +237,6 @@ def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = ()
     return at
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def warning_starts(cal: workcal.Calendar, start: datetime, at: datetime, warn: Warn) -> timedelta:
     """How much working time before the due time `at` DUE_SOON begins."""
     if warn.span is not None:

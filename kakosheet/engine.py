@@ -333,22 +333,19 @@ class _Decisions:
 
 
 class _Clock(NamedTuple):
-    """A running time limit of a case: its calendar, due time and warning window."""
+    """A running time limit of a case: its calendar, start, due time and when its warning begins."""
 
     cal: workcal.Calendar
+    start: datetime
     due: datetime
-    warn: timedelta
+    warn: clocks.Warn
 
 
 def _clock(ctx: Context, limit: Limit | None, start: datetime | None, record: dict[str, Any], held: tuple = ()) -> _Clock | None:
     if limit is None or start is None:
         return None
-    cal = ctx.clocks.for_case(limit.calendar, record.get("warehouse"), record.get("region"))
-    try:
-        at = clocks.due(cal, start, limit.limit, held)
-    except ValueError:  # beyond the years a calendar can be worked out for
-        return None
-    return _Clock(cal, at, clocks.warning_starts(cal, start, at, limit.warn))
+    found = ctx.clocks.clock(limit.limit, limit.calendar, record.get("warehouse"), record.get("region"), start, held)
+    return None if found is None else _Clock(found[0], start, found[1], limit.warn)
 
 
 def _flag(clock: _Clock | None, now: datetime) -> tuple[str | None, timedelta | None]:
@@ -358,7 +355,7 @@ def _flag(clock: _Clock | None, now: datetime) -> tuple[str | None, timedelta | 
     left = clocks.left(clock.cal, now, clock.due)
     if left < timedelta(0):
         return "OVERDUE", -left
-    if left <= clock.warn:
+    if left <= clocks.warning_starts(clock.cal, clock.start, clock.due, clock.warn):
         return "DUE_SOON", left
     return "ON_TRACK", None
 
