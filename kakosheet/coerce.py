@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from .catalogue import Ref
+from .flags import span_text
 from .formats import DATE_TEXT, DATETIME_TEXT, EXCEL_EPOCH
 from .schema import Field, norm_label
 
@@ -247,7 +248,7 @@ class Duration:
             return f"{self.weeks}w"
         if self.days:
             return f"{self.days}d"
-        return format_span(self.span)
+        return span_text(self.span)
 
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>bd|m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?|分钟|小时|天|工作日|周)$")
@@ -306,13 +307,3 @@ def coerce(field: Field, value: object, tz: tzinfo) -> Result:
     return COERCERS[field.type](field, value, tz)
 
 
-def format_span(span: timedelta) -> str:
-    """A duration as people say it: 2d 3h, 5h 20m, 45m."""
-    minutes = int(abs(span).total_seconds() // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    return f"{mins}m"

@@ -10,7 +10,8 @@ import pytest
 
 from kakosheet import coerce as c
 from kakosheet.catalogue import Ref, render
-from kakosheet.coerce import Duration, coerce, format_span
+from kakosheet.coerce import Duration, coerce
+from kakosheet.flags import span_text
 from kakosheet.schema import Field, schemas
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -601,7 +602,7 @@ def test_coerce_dispatches_on_field_type(field_: Field, raw: object, expected: o
     assert_ok(coerce(field_, raw, SHANGHAI), expected)
 
 
-# -- format_span ---------------------------------------------------------------------------
+# -- durations as the cells say them (flags.span_text) -----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -620,5 +621,14 @@ def test_coerce_dispatches_on_field_type(field_: Field, raw: object, expected: o
     ],
     ids=["zero", "under-a-minute", "minutes", "hours", "hours-minutes", "days", "days-hours", "days-drop-minutes", "negative", "weeks"],
 )
-def test_format_span(span: timedelta, expected: str) -> None:
-    assert format_span(span) == expected
+def test_span_text(span: timedelta, expected: str) -> None:
+    assert span_text(span) == expected
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [(timedelta(0), "0分"), (timedelta(minutes=45), "45分"), (timedelta(hours=5, minutes=20), "5小时20分"), (timedelta(days=2, hours=3), "2天3小时"), (timedelta(days=2), "2天")],
+    ids=["zero", "minutes", "hours-minutes", "days-hours", "days"],
+)
+def test_span_text_in_chinese(span: timedelta, expected: str) -> None:
+    assert span_text(span, "zh") == expected

@@ -84,14 +84,29 @@ def xlsx_grid(path: Path, tab: str) -> list[list[Any]]:
     return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(tab).to_python()
 
 
+def moment(value: Any) -> Any:
+    """A date cell to the minute, whether read as a serial number or as a datetime."""
+    from datetime import datetime, timedelta
+
+    from kakosheet.formats import EXCEL_EPOCH
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = EXCEL_EPOCH + timedelta(days=value)
+    if isinstance(value, datetime):
+        return (value + timedelta(seconds=30)).replace(second=0, microsecond=0, tzinfo=None)
+    return value or None
+
+
 def test_same_sample_gives_the_same_ids_flags_and_figures_as_xlsx(fake: FakeSheets, tmp_path: Path) -> None:
     sid = new_sheet(fake, 60, seed=3)
     sync(GSheetsBackend(f"gsheets://{sid}"), NOW)
     book = write_book(tmp_path / "same.xlsx", cases=60, seed=3)
     sync(XlsxBackend(book), NOW)
     g, x = grid(fake, sid, "Cases"), xlsx_grid(book, "Cases")
-    for label in ("Case ID", "Suggested party", "Suggestion basis", "Overdue", "Days open", "Validation errors"):
+    for label in ("Case ID", "Suggested party", "Suggestion basis", "Overdue", "Next action", "Days open", "Customer contact", "Validation errors"):
         assert [canonical(v) for v in column(g, label)] == [canonical(v) for v in column(x, label)], label
+    for label in ("Status since", "Stage due at"):  # serial numbers in the sheet, dates in the file
+        assert [moment(v) for v in column(g, label)] == [moment(v) for v in column(x, label)], label
     gs, xs = grid(fake, sid, SCORECARD), xlsx_grid(book, SCORECARD)
     trim = lambda rows: [[canonical(v) for v in r] + [None] * (13 - len(r)) for r in rows[1:]]  # noqa: E731
     assert trim(gs) == trim(xs)

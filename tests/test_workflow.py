@@ -428,3 +428,23 @@ def test_a_delivered_reshipment_suggests_completing_the_case_and_does_not_comple
     reship_id = backend.grid("Reshipments")[1][0]
     assert row["Next action"] == f"Mark completed: {reship_id} delivered 2026-11-20"
     assert row["Status"] == "in_progress"
+
+
+def test_a_sync_reads_the_cells_of_the_other_language() -> None:
+    office_zh = dict(OFFICE, calendar="上海办公室")
+    days = [{"calendar": "上海办公室", "date": naive(2026, 11, 23), "kind": "day_off"}]
+    backend = book(
+        [case(reported_at=naive(2026, 11, 20, 17, 0), status="reported"), case(reported_at=naive(2026, 11, 20, 17, 0), status="on_hold", order_no="B")],
+        lang="zh",
+        calendars=[office_zh],
+        calendar_days=days,
+        sla=[{"stage": "已上报", "limit": "2h", "calendar": "上海办公室", "warn_before": "25%"}],
+    )
+    summary = sync(backend, local(2026, 11, 20, 17, 30))
+    assert not summary.findings
+    got = rows(backend, "zh")
+    assert got[0]["本环节截止时间"] == naive(2026, 11, 24, 10, 0)  # Monday is a day off: Tuesday
+    assert got[1]["下一步"].startswith("恢复处理")
+    english = book([case(status="暂停")])
+    sync(english, local(2026, 11, 20, 17, 30))
+    assert rows(english)[0]["Next action"].startswith("Resume")

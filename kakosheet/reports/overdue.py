@@ -7,9 +7,9 @@ from datetime import timedelta
 from operator import itemgetter
 from typing import Any
 
-from ..coerce import format_span
 from ..engine import CaseFacts, label
 from ..findings import Finding
+from ..flags import span_text
 from ..patch import GeneratedTab
 from .base import Report, Setting, title
 
@@ -46,7 +46,7 @@ class Overdue(Report):
                     label("status", c.status, lang),
                     c.owner,
                     c.due.astimezone(tz).replace(tzinfo=None, microsecond=0) if c.due else None,
-                    format_span(c.overdue_by) if c.overdue_by else None,
+                    span_text(c.overdue_by, lang) if c.overdue_by else None,
                     c.row,
                 ],
             )
