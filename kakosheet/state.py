@@ -13,7 +13,8 @@ Format 3, row by row (column A names the section):
   case     ID  status  since  note  note_until  more   (a case with a note, or whose ID or status
            holds a space; `more` holds the optional fields as the line does)
   log      one event a line, "at case_id event detail", as many as fit in CELL_BUDGET
-Format 2 is format 3 without the optional fields. Lines are packed into cells as kakosheet/packed.py does (a line longer than a cell is cut over
+Format 2 is format 3 without the optional fields: a tab is written as format 2 while no case has
+them, so that the release before still reads it. Lines are packed into cells as kakosheet/packed.py does (a line longer than a cell is cut over
 rows "log+" or "cases+", whose text continues in the next row). In an event's line `at`,
 `case_id` and `event` are escaped whole; the detail, the rest of the line, keeps its spaces.
 The log only grows, and the cells already written are kept as they are: new events fill the last
@@ -34,6 +35,7 @@ from .errors import StateUnreadable
 from .packed import CELL_BUDGET, escape_field, escape_text, joined, pack, size, unescape
 
 SCHEMA_VERSION = "3"
+PLAIN_VERSION = "2"  # written while no case has a field format 3 added: a release reading format 2 still reads the tab
 FORMATS_READ = (1, 2, 3)
 TAB = "_kakosheet"  # the hidden tab's name (template.STATE_TAB)
 MAX_PACKED_STATUS = 200  # a longer status keeps its case on a row of its own
@@ -126,10 +128,12 @@ class State:
     def to_rows(self) -> list[list[Any]]:
         """The tab in the current format."""
         rows: list[list[Any]] = [[TITLE], list(HEADER)]
-        settings = {**self.settings, "schema_version": SCHEMA_VERSION}
+        cases = self.cases
+        plain = all(c.clock is None and not c.held and not c.left for c in cases.values())
+        settings = {**self.settings, "schema_version": PLAIN_VERSION if plain else SCHEMA_VERSION}
         rows += [["setting", k, v] for k, v in sorted(settings.items())]
         rows += [["counter", k, v] for k, v in sorted(self.counters.items())]
-        cases, known, entry = self.cases, self.entries.get, self.entry
+        known, entry = self.entries.get, self.entry
         entries = []
         for case_id in sorted(cases):  # each case's entry as kept, unless its case changed (inlined entry())
             kept = known(case_id)
