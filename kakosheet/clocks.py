@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import workcal
@@ -23,6 +23,7 @@ from .coerce import Duration, to_duration
 from .findings import Finding
 from .schema import norm_label, schemas
 from .state import Held
+from .template import default_sla
 from .validate import ParsedTab
 
 ROUND_THE_CLOCK = "24x7"
@@ -202,7 +203,7 @@ def _days(tab: ParsedTab | None, findings: list[Finding]) -> dict[str, dict[date
     return out
 
 
-# -- SLA rows -------------------------------------------------------------------------------
+# -- the SLA tab's rows: limits, their calendars and warnings -------------------------------------
 
 
 def warn_before(text: str | None) -> Warn | Ref:
@@ -216,6 +217,69 @@ def warn_before(text: str | None) -> Warn | Ref:
     if problem is None and limit.span:
         return Warn(span=limit.span)
     return Ref.of("bad_warn_before", value=text)
+
+
+def _sla(tabs: dict[str, ParsedTab], tz: tzinfo) -> list[dict[str, Any]]:
+    """The SLA rows in force: the SLA tab's that can be read, else the default ones."""
+    if "sla" in tabs:
+        tab = tabs["sla"]
+        return [rec for rec, bad in zip(tab.records, tab.invalid, strict=True) if not bad]
+    field_ = schemas()["sla"].by_key["limit"]
+    out = []
+    for row in default_sla():
+        rec = dict(row)
+        rec["limit"] = to_duration(field_, row["limit"], tz)[0]
+        out.append(rec)
+    return out
+
+
+class Limit(NamedTuple):
+    """A time limit as an SLA row gives it: how long, in which calendar (None: the case's), and
+    when its warning begins."""
+
+    limit: Duration
+    calendar: workcal.Calendar | None
+    warn: Warn
+
+
+def limits(tabs: dict[str, ParsedTab], tz: tzinfo, cals: Calendars) -> tuple[list[tuple[dict[str, Any], Limit]], list[Finding]]:
+    """Each SLA row in force with its Limit, and the findings on the rows' Calendar and Warn before cells."""
+    tab = tabs.get("sla")
+    rows = _sla(tabs, tz)
+    index_of = {id(rec): i for i, rec in enumerate(tab.records)} if tab is not None else {}
+    out, findings = [], []
+    for rec in rows:
+        named = cals.named(rec.get("calendar"))
+        if isinstance(named, str):
+            if tab is not None:
+                findings.append(tab.finding(index_of[id(rec)], "calendar", Ref.of("unknown_calendar", name=named, known=_names(cals))))
+            named = None
+        warn = warn_before(rec.get("warn_before"))
+        if isinstance(warn, Ref):
+            if tab is not None:
+                findings.append(tab.finding(index_of[id(rec)], "warn_before", warn))
+            warn = Warn()
+        out.append((rec, Limit(rec["limit"], named, warn)))
+    return out, findings
+
+
+def pick_limit(rows: list[tuple[dict[str, Any], Limit]], stage: str, case: dict[str, Any]) -> Limit | None:
+    """The limit of the most specific row for `stage` whose category and priority fit `case`."""
+    best: tuple[int, Limit] | None = None
+    for row, limit in rows:
+        if row.get("stage") != stage:
+            continue
+        conditions = {"category": row.get("category"), "priority": row.get("priority")}
+        if not _matches(conditions, case):
+            continue
+        specificity = sum(v is not None for v in conditions.values())
+        if best is None or specificity > best[0]:
+            best = (specificity, limit)
+    return best[1] if best else None
+
+
+def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
+    return all(value is None or case.get(key) == value for key, value in conditions.items())
 
 
 # -- due times ------------------------------------------------------------------------------

@@ -14,15 +14,14 @@ from typing import Any, NamedTuple
 
 from . import clocks, history, reships, rules, workcal
 from .catalogue import Ref
-from .coerce import to_duration
 from .findings import Finding
 from .flags import flag_text
 from .ids import IdFacts, assign_ids
 from .nextstep import Next, next_action
-from .schema import choice_sets, norm_label, schemas
+from .schema import choice_sets, norm_label
 from .stages import DONE, NO_CLOCK
 from .state import CaseState, State
-from .template import default_rules, default_sla
+from .template import default_rules
 from .validate import ParsedTab
 
 
@@ -71,10 +70,6 @@ class CaseOutcome(NamedTuple):
     events: tuple[CaseEvent, ...] = ()
 
 
-def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
-    return all(value is None or case.get(key) == value for key, value in conditions.items())
-
-
 def _valid(tab: ParsedTab | None) -> list[dict[str, Any]]:
     if tab is None:
         return []
@@ -94,62 +89,6 @@ def _rules(tabs: dict[str, ParsedTab], lang: str) -> rules.Book:
     reading = rules.from_tab(tab)
     tab.findings[:], tab.invalid[:] = reading.findings, reading.invalid
     return reading.book
-
-
-def _sla(inputs: Inputs) -> list[dict[str, Any]]:
-    if "sla" in inputs.tabs:
-        return _valid(inputs.tabs["sla"])
-    field_ = schemas()["sla"].by_key["limit"]
-    out = []
-    for row in default_sla():
-        rec = dict(row)
-        rec["limit"] = to_duration(field_, row["limit"], inputs.tz)[0]
-        out.append(rec)
-    return out
-
-
-class Limit(NamedTuple):
-    """A time limit as an SLA row gives it: how long, in which calendar (None: the case's), and
-    when its warning begins."""
-
-    limit: Any  # coerce.Duration
-    calendar: workcal.Calendar | None
-    warn: clocks.Warn
-
-
-def _limits(inputs: Inputs, cals: clocks.Calendars) -> tuple[list[tuple[dict[str, Any], Limit]], list[Finding]]:
-    """Each SLA row with its Limit, and the findings on the rows' Calendar and Warn before cells."""
-    tab = inputs.tabs.get("sla")
-    rows = _sla(inputs)
-    index_of = {id(rec): i for i, rec in enumerate(tab.records)} if tab is not None else {}
-    out, findings = [], []
-    for rec in rows:
-        named = cals.named(rec.get("calendar"))
-        if isinstance(named, str):
-            if tab is not None:
-                findings.append(tab.finding(index_of[id(rec)], "calendar", Ref.of("unknown_calendar", name=named, known=clocks._names(cals))))
-            named = None
-        warn = clocks.warn_before(rec.get("warn_before"))
-        if isinstance(warn, Ref):
-            if tab is not None:
-                findings.append(tab.finding(index_of[id(rec)], "warn_before", warn))
-            warn = clocks.Warn()
-        out.append((rec, Limit(rec["limit"], named, warn)))
-    return out, findings
-
-
-def _pick_limit(rows: list[tuple[dict[str, Any], Limit]], stage: str, case: dict[str, Any]) -> Limit | None:
-    best: tuple[int, Limit] | None = None
-    for row, limit in rows:
-        if row.get("stage") != stage:
-            continue
-        conditions = {"category": row.get("category"), "priority": row.get("priority")}
-        if not _matches(conditions, case):
-            continue
-        specificity = sum(v is not None for v in conditions.values())
-        if best is None or specificity > best[0]:
-            best = (specificity, limit)
-    return best[1] if best else None
 
 
 def label(choice_set: str, key: str | None, lang: str) -> str | None:
@@ -205,7 +144,7 @@ def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None)
     known = set(ids)
     refs = [f for key in ("reshipments", "communications") for f in _case_refs(inputs.tabs.get(key), known)]
     cals = clocks.calendars(inputs.tabs, inputs.tz)
-    limits, limit_findings = _limits(inputs, cals)
+    limits, limit_findings = clocks.limits(inputs.tabs, inputs.tz, cals)
     refs += cals.findings + limit_findings
     return Context(
         inputs,
@@ -307,12 +246,12 @@ _UNSEEN = object()
 class _Decisions:
     """Rule and time-limit look-ups, remembered per combination of the facts they depend on."""
 
-    def __init__(self, book: rules.Book, sla: list[tuple[dict[str, Any], Limit]]):
+    def __init__(self, book: rules.Book, sla: list[tuple[dict[str, Any], clocks.Limit]]):
         self.rules = book
         self._given = {r.index: {"party": r.party, "basis": r.basis, "index": r.index} for r in book.rules}
         self.sla = sla
         self._rules: dict[tuple, dict[str, Any] | None] = {}
-        self._limits: dict[tuple, Limit | None] = {}
+        self._limits: dict[tuple, clocks.Limit | None] = {}
 
     def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
         """What the first rule whose conditions `case` meets gives (its party, basis and index), or
@@ -324,11 +263,11 @@ class _Decisions:
             found = self._rules[key] = None if first is None else self._given[first.index]
         return found  # type: ignore[return-value]
 
-    def limit(self, stage: str, category: str | None, priority: str) -> Limit | None:
+    def limit(self, stage: str, category: str | None, priority: str) -> clocks.Limit | None:
         key = (stage, category, priority)
         found = self._limits.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = self._limits[key] = _pick_limit(self.sla, stage, {"category": category, "priority": priority})
+            found = self._limits[key] = clocks.pick_limit(self.sla, stage, {"category": category, "priority": priority})
         return found  # type: ignore[return-value]
 
 
@@ -341,7 +280,7 @@ class _Clock(NamedTuple):
     warn: clocks.Warn
 
 
-def _clock(ctx: Context, limit: Limit | None, start: datetime | None, record: dict[str, Any], held: tuple = ()) -> _Clock | None:
+def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, record: dict[str, Any], held: tuple = ()) -> _Clock | None:
     if limit is None or start is None:
         return None
     found = ctx.clocks.clock(limit.limit, limit.calendar, record.get("warehouse"), record.get("region"), start, held)
