@@ -448,3 +448,27 @@ def test_a_sync_reads_the_cells_of_the_other_language() -> None:
     english = book([case(status="暂停")])
     sync(english, local(2026, 11, 20, 17, 30))
     assert rows(english)[0]["Next action"].startswith("Resume")
+
+
+def test_held_and_resumed_cases_come_back_whole_from_a_forked_part(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from kakosheet.parallel import Execution
+
+    caplog.set_level(logging.DEBUG, logger="kakosheet")
+    sla = [{"stage": "in_progress", "limit": "2d"}]
+    records = [case(reported_at=naive(2026, 11, 16, 9, 0), status="in_progress", order_no=f"K{i}", status_changed_at=naive(2026, 11, 16, 10, i)) for i in range(12)]
+    books = [book(records, calendars=[OFFICE], sla=sla) for _ in range(2)]
+    for backend, mode in zip(books, ("serial", "fork"), strict=True):
+        sync(backend, local(2026, 11, 16, 11, 0), execution=Execution(mode=mode))
+        for r in range(1, 13, 2):
+            set_cell(backend, "status", r, "on_hold")
+        sync(backend, local(2026, 11, 17, 11, 0), execution=Execution(mode=mode))
+        for r in range(1, 13, 4):
+            set_cell(backend, "status", r, "in_progress")
+        sync(backend, local(2026, 11, 18, 11, 0), execution=Execution(mode=mode))
+    serial, forked = (State.from_rows(b.grid(STATE_TAB)) for b in books)
+    assert serial.cases == forked.cases and serial.log == forked.log
+    assert any(c.held for c in forked.cases.values()) and any(c.left for c in forked.cases.values())
+    assert rows(books[0]) == rows(books[1])
+    assert not [r for r in caplog.records if "one process" in r.message or "failed" in r.message]  # it did fork
