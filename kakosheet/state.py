@@ -12,6 +12,7 @@ Format 3, row by row (column A names the section):
            as fit in CELL_BUDGET (the optional fields: see CaseState)
   case     ID  status  since  note  note_until  more   (a case with a note, or whose ID or status
            holds a space; `more` holds the optional fields as the line does)
+A reshipment is kept among the cases, under its RS ID (no case ID starts with RS-).
   log      one event a line, "at case_id event detail", as many as fit in CELL_BUDGET
 Format 2 is format 3 without the optional fields: a tab is written as format 2 while no case has
 them, so that the release before still reads it. Lines are packed into cells as kakosheet/packed.py does (a line longer than a cell is cut over
