@@ -19,7 +19,7 @@ from .flags import flag_text
 from .ids import IdFacts, assign_ids
 from .nextstep import Next, next_action
 from .schema import choice_sets, norm_label
-from .stages import DONE, NO_CLOCK
+from .stages import DONE, ENDED, NO_CLOCK
 from .state import CaseState, State
 from .template import default_rules
 from .validate import ParsedTab
@@ -308,7 +308,10 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     category, priority = record.get("category"), record.get("priority") or "normal"
     rule = decide.rule(record)
     reported = record.get("reported_at")
-    state, events = history.move(case_id, prior, status, record.get("status_changed_at"), reported, now, lang)
+    if prior is not None and prior.status == status:  # most cases, most syncs: nothing moved
+        state, events = prior, ()
+    else:
+        state, events = history.move(case_id, prior, status, record.get("status_changed_at"), reported, now, lang)
     since = state.since
 
     stage = cycle = None
@@ -352,7 +355,9 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         "status_since": since,
         "stage_due_at": stage.due.astimezone(tz) if stage else None,
         "overdue": flag_text(flag, span, lang) if flag else None,
-        "next_action": next_action(
+        "next_action": None
+        if status in ENDED
+        else next_action(
             Next(
                 status,
                 label("party", party, lang),
