@@ -54,8 +54,10 @@ class Calendars:
     first: workcal.Calendar | None = None
     findings: list[Finding] = field(default_factory=list)
     # what was worked out, by what it depends on: many cases share a calendar, a start, a due time
-    _picked: dict[tuple[int, Any, Any], workcal.Calendar] = field(default_factory=dict, repr=False)
+    _picked: dict[tuple[int, tuple[Any, Any]], workcal.Calendar] = field(default_factory=dict, repr=False)
     _clocks: dict[tuple[Any, ...], tuple[workcal.Calendar, datetime] | None] = field(default_factory=dict, repr=False)
+    _opened: dict[tuple[int, int, datetime], datetime] = field(default_factory=dict, repr=False)
+    _traits: dict[int, tuple[bool, int]] = field(default_factory=dict, repr=False)  # by id of a calendar held here
 
     @functools.cached_property
     def round_the_clock(self) -> workcal.Calendar:
@@ -71,21 +73,34 @@ class Calendars:
             return self.round_the_clock
         return self.by_name.get(key, text)
 
-    def clock(self, limit: Duration, named: workcal.Calendar | None, warehouse: str | None, region: str | None, start: datetime, held: Held = ()) -> tuple[workcal.Calendar, datetime] | None:
-        """A stage's clock: its calendar and due time, for a limit of an SLA row (`limit`, `named`) and
-        a case's warehouse and region; None when the calendar can't be worked out that far.
-        Remembered per combination: the same inputs give the same clock, whichever case asks first."""
-        key = (id(limit), id(named), warehouse, region, start, held)
+    def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = ()) -> tuple[workcal.Calendar, datetime] | None:
+        """A stage's clock: its calendar and due time, for an SLA row's `limit` and a case's `place`
+        (warehouse, region); None when the calendar can't be worked out that far. Remembered per
+        combination (a limit is one of the SLA rows read for this sync): the same inputs give the
+        same clock, whichever case asks first. A limit in days on a working calendar counts from
+        the next opening, which many starts outside working hours share: it is remembered by it."""
+        key = (id(limit), place, start, held)
         try:
             return self._clocks[key]
         except KeyError:
             pass
-        pick = (id(named), warehouse, region)
+        pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)
         if cal is None:
-            cal = self._picked[pick] = self.for_case(named, warehouse, region)
+            cal = self._picked[pick] = self.for_case(limit.calendar, *place)
+        traits = self._traits.get(id(cal))
+        if traits is None:
+            traits = self._traits[id(cal)] = calendar_traits(cal)
         try:
-            found: tuple[workcal.Calendar, datetime] | None = (cal, due(cal, start, limit, held))
+            if held or limit.limit.span or traits[0]:
+                at = due(cal, start, limit.limit, held, traits)
+            else:
+                opened = workcal.next_opening(cal, start)
+                by_opening = (id(limit), id(cal), opened)
+                at = self._opened.get(by_opening)
+                if at is None:
+                    at = self._opened[by_opening] = due(cal, opened, limit.limit, (), traits)
+            found: tuple[workcal.Calendar, datetime] | None = (cal, at)
         except ValueError:  # beyond the years a calendar can be worked out for
             found = None
         self._clocks[key] = found
@@ -285,20 +300,27 @@ def _matches(conditions: dict[str, Any], case: dict[str, Any]) -> bool:
 # -- due times ------------------------------------------------------------------------------
 
 
-def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = ()) -> datetime:
-    """When a stage started at `start` is due under `limit` in `cal`, its time on hold added."""
+def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = (), traits: tuple[bool, int] | None = None) -> datetime:
+    """When a stage started at `start` is due under `limit` in `cal`, its time on hold added.
+    `traits` are `cal`'s (see `traits`), when the caller has them."""
+    round_the_clock, per_week = traits or calendar_traits(cal)
     if limit.span:
         at = workcal.add_working(cal, start, limit.span)
-    elif limit.business_days and cal.is_round_the_clock:
+    elif limit.business_days and round_the_clock:
         at = workcal.add_weekdays(cal, start, limit.business_days)
     else:
-        days = limit.days or limit.business_days or limit.weeks * (7 if cal.is_round_the_clock else workcal.working_days_per_week(cal))
+        days = limit.days or limit.business_days or limit.weeks * (7 if round_the_clock else per_week)
         at = workcal.add_working_days(cal, start, days)
     if held:
         on_hold = sum((workcal.working_between(cal, a, b) for a, b in held), timedelta(0))
         if on_hold > timedelta(0):
             at = workcal.add_working(cal, at, on_hold)
     return at
+
+
+def calendar_traits(cal: workcal.Calendar) -> tuple[bool, int]:
+    """Whether `cal` is round the clock, and how many working days its week has."""
+    return cal.is_round_the_clock, workcal.working_days_per_week(cal)
 
 
 def warning_starts(cal: workcal.Calendar, start: datetime, at: datetime, warn: Warn) -> timedelta:

@@ -252,6 +252,7 @@ class _Decisions:
         self.sla = sla
         self._rules: dict[tuple, dict[str, Any] | None] = {}
         self._limits: dict[tuple, clocks.Limit | None] = {}
+        self._case_limits: dict[tuple, CaseLimits] = {}
 
     def rule(self, case: dict[str, Any]) -> dict[str, Any] | None:
         """What the first rule whose conditions `case` meets gives (its party, basis and index), or
@@ -263,12 +264,28 @@ class _Decisions:
             found = self._rules[key] = None if first is None else self._given[first.index]
         return found  # type: ignore[return-value]
 
+    def limits(self, status: str, category: str | None, priority: str) -> CaseLimits:
+        """The limits of a case with this status, category and priority: its stage's, the whole
+        cycle's, and the customer stages' (None where no SLA row applies)."""
+        key = (status, category, priority)
+        found = self._case_limits.get(key)
+        if found is None:
+            found = self._case_limits[key] = CaseLimits(*(self.limit(s, category, priority) for s in (status, "cycle", "first_contact", "customer_update")))
+        return found
+
     def limit(self, stage: str, category: str | None, priority: str) -> clocks.Limit | None:
         key = (stage, category, priority)
         found = self._limits.get(key, _UNSEEN)
         if found is _UNSEEN:
             found = self._limits[key] = clocks.pick_limit(self.sla, stage, {"category": category, "priority": priority})
         return found  # type: ignore[return-value]
+
+
+class CaseLimits(NamedTuple):
+    stage: clocks.Limit | None
+    cycle: clocks.Limit | None
+    first_contact: clocks.Limit | None
+    customer_update: clocks.Limit | None
 
 
 class _Clock(NamedTuple):
@@ -280,10 +297,11 @@ class _Clock(NamedTuple):
     warn: clocks.Warn
 
 
-def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, record: dict[str, Any], held: tuple = ()) -> _Clock | None:
+def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, place: tuple[Any, Any], held: tuple = ()) -> _Clock | None:
+    """The clock of `limit` from `start` for a case at `place` (its warehouse and region)."""
     if limit is None or start is None:
         return None
-    found = ctx.clocks.clock(limit.limit, limit.calendar, record.get("warehouse"), record.get("region"), start, held)
+    found = ctx.clocks.clock(limit, place, start, held)
     return None if found is None else _Clock(found[0], start, found[1], limit.warn)
 
 
@@ -314,24 +332,25 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         state, events = history.move(case_id, prior, status, record.get("status_changed_at"), reported, now, lang)
     since = state.since
 
-    stage = cycle = None
+    stage = cycle = contact = None
+    limits = decide.limits(status, category, priority)
+    place = (record.get("warehouse"), record.get("region"))
     if status not in NO_CLOCK:
-        stage = _clock(ctx, decide.limit(status, category, priority), state.clock or since, record, state.held)
+        stage = _clock(ctx, limits.stage, state.clock or since, place, state.held)
         if status not in DONE:
-            cycle = _clock(ctx, decide.limit("cycle", category, priority), reported, record)
+            cycle = _clock(ctx, limits.cycle, reported, place)
             if cycle is not None and (stage is None or cycle.due < stage.due):
                 stage = cycle
-    flag, span = _flag(stage, now)
+    flag, span = _flag(stage, now) if stage is not None else (None, None)
     overdue_by = span if flag == "OVERDUE" else None
 
-    contacts = ctx.contacts.get(case_id, ())
-    contact = None
-    if status not in DONE:
+    contacts = ctx.contacts.get(case_id, ()) if ctx.contacts else ()
+    if status not in DONE and (limits.first_contact or limits.customer_update):
         if contacts:
-            contact = _clock(ctx, decide.limit("customer_update", category, priority), contacts[-1], record)
+            contact = _clock(ctx, limits.customer_update, contacts[-1], place)
         else:
-            contact = _clock(ctx, decide.limit("first_contact", category, priority), reported, record)
-    contact_flag, contact_span = _flag(contact, now)
+            contact = _clock(ctx, limits.first_contact, reported, place)
+    contact_flag, contact_span = _flag(contact, now) if contact is not None else (None, None)
 
     days_open = None
     if reported is not None:
@@ -346,7 +365,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
             texts.append(state.note)
         errors = "; ".join(texts) or None
     party = record.get("responsible_party") or (rule["party"] if rule else None)
-    reship = ctx.reships.get(case_id)
+    reship = ctx.reships.get(case_id) if ctx.reships else None
     tz = ctx.inputs.tz
     cells = {
         "case_id": case_id,

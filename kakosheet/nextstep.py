@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import NamedTuple
 
-from .formats import DATE_TEXT, DATETIME_TEXT
+from .formats import DATE_TEXT
 
 STEPS = {  # stage -> (English, Chinese): what moves the case on from it
     "reported": ("Confirm responsibility", "确认责任方"),
@@ -70,4 +70,8 @@ def _with(step: str, party: str, due: datetime | None, tz: tzinfo, zh: bool) -> 
 
 
 def _time(at: datetime | None, tz: tzinfo) -> str:
-    return "" if at is None else at.astimezone(tz).strftime(DATETIME_TEXT)
+    """`at` in `tz` as DATETIME_TEXT writes it (YYYY-MM-DD HH:MM), without strftime's cost."""
+    if at is None:
+        return ""
+    t = at.astimezone(tz)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"
