@@ -311,8 +311,13 @@ def test_default_sla_limits(book: Book) -> None:
     assert limits[("reported", "system_failure", None)] == "30m"
     assert limits[("reported", None, None)] == "2d"
     assert any(stage == "cycle" for stage, _, _ in limits)
-    # every stage that has a clock has a catch-all limit
-    assert {stage for stage, cat, prio in limits if cat is None and prio is None} == {ch.key for ch in choice_sets()["stage"]}
+    # every status that has a clock has a catch-all limit; the customer stages have none until a team logs its contacts
+    customer = {"first_contact", "customer_update"}
+    assert {stage for stage, cat, prio in limits if cat is None and prio is None} == {ch.key for ch in choice_sets()["stage"]} - customer
+    calendars = records(book.tab(schemas()["calendars"]), schemas()["calendars"])
+    assert [(c["calendar"], c["timezone"], c["mon"], c["fri"], c["sat"], c["holidays"]) for c in calendars] == [
+        ("CN office", "Asia/Shanghai", "09:00-12:00, 13:00-18:00", "09:00-12:00, 13:00-18:00", None, "CN")
+    ]
 
 
 # -- create --------------------------------------------------------------------------------
