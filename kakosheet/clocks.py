@@ -27,6 +27,7 @@ from .template import default_sla
 from .validate import ParsedTab
 
 ROUND_THE_CLOCK = "24x7"
+_UNSEEN = object()
 _ROUND_WORDS = {norm_label(w) for w in (ROUND_THE_CLOCK, "calendar", "Calendar time", "自然时间", "全天候", "24/7")}
 _DEFAULT_WORDS = {norm_label(w) for w in ("business", "Business days (Mon-Fri)", "工作日")}  # what the SLA tab's calendar column held before calendars
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,6 +44,32 @@ class Warn:
     span: timedelta | None = None
 
 
+class Clock:
+    """A running time limit: its calendar, start and due time; `flag` says where a moment stands.
+    The warning window is worked out the first time a flag needs it, and kept (many cases share
+    a clock)."""
+
+    __slots__ = ("cal", "start", "due", "limit", "round_the_clock", "held", "_warn")
+
+    def __init__(self, cal: workcal.Calendar, start: datetime, due: datetime, limit: Limit, round_the_clock: bool, held: bool = False):
+        self.cal, self.start, self.due, self.limit = cal, start, due, limit
+        self.round_the_clock, self.held = round_the_clock, held  # held: time on hold lies between start and due
+        self._warn: timedelta | None = None
+
+    def flag(self, now: datetime) -> tuple[str, timedelta | None]:
+        """OVERDUE with how late (real time), DUE_SOON with the working time left, or ON_TRACK."""
+        at = self.due
+        if at < now:
+            return "OVERDUE", now - at
+        left = at - now if self.round_the_clock else workcal.working_between(self.cal, now, at)
+        warn = self._warn
+        if warn is None:
+            warn = self._warn = warning_starts(self.cal, self.start, at, self.limit.warn, None if self.held else self.limit.limit, self.round_the_clock)
+        if left <= warn:
+            return "DUE_SOON", left
+        return "ON_TRACK", None
+
+
 @dataclass
 class Calendars:
     """The workbook's calendars, by name, warehouse and region, and the findings on their tabs."""
@@ -55,7 +82,7 @@ class Calendars:
     findings: list[Finding] = field(default_factory=list)
     # what was worked out, by what it depends on: many cases share a calendar, a start, a due time
     _picked: dict[tuple[int, tuple[Any, Any]], workcal.Calendar] = field(default_factory=dict, repr=False)
-    _clocks: dict[tuple[Any, ...], tuple[workcal.Calendar, datetime] | None] = field(default_factory=dict, repr=False)
+    _clocks: dict[tuple[Any, ...], Clock | None] = field(default_factory=dict, repr=False)
     _opened: dict[tuple[int, int, datetime], datetime] = field(default_factory=dict, repr=False)
     _traits: dict[int, tuple[bool, int]] = field(default_factory=dict, repr=False)  # by id of a calendar held here
 
@@ -73,17 +100,16 @@ class Calendars:
             return self.round_the_clock
         return self.by_name.get(key, text)
 
-    def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = ()) -> tuple[workcal.Calendar, datetime] | None:
-        """A stage's clock: its calendar and due time, for an SLA row's `limit` and a case's `place`
-        (warehouse, region); None when the calendar can't be worked out that far. Remembered per
-        combination (a limit is one of the SLA rows read for this sync): the same inputs give the
-        same clock, whichever case asks first. A limit in days on a working calendar counts from
-        the next opening, which many starts outside working hours share: it is remembered by it."""
+    def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = ()) -> Clock | None:
+        """A stage's clock, for an SLA row's `limit` and a case's `place` (warehouse, region) from
+        `start`; None when the calendar can't be worked out that far. Remembered per combination (a
+        limit is one of the SLA rows read for this sync): the same inputs give the same clock,
+        whichever case asks first. A limit in days on a working calendar counts from the next
+        opening, which many starts outside working hours share: it is remembered by it too."""
         key = (id(limit), place, start, held)
-        try:
-            return self._clocks[key]
-        except KeyError:
-            pass
+        known = self._clocks.get(key, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
         pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)
         if cal is None:
@@ -100,7 +126,7 @@ class Calendars:
                 at = self._opened.get(by_opening)
                 if at is None:
                     at = self._opened[by_opening] = due(cal, opened, limit.limit, (), traits)
-            found: tuple[workcal.Calendar, datetime] | None = (cal, at)
+            found: Clock | None = Clock(cal, start, at, limit, traits[0], bool(held))
         except ValueError:  # beyond the years a calendar can be worked out for
             found = None
         self._clocks[key] = found
@@ -323,18 +349,17 @@ def calendar_traits(cal: workcal.Calendar) -> tuple[bool, int]:
     return cal.is_round_the_clock, workcal.working_days_per_week(cal)
 
 
-def warning_starts(cal: workcal.Calendar, start: datetime, at: datetime, warn: Warn) -> timedelta:
-    """How much working time before the due time `at` DUE_SOON begins."""
+def warning_starts(cal: workcal.Calendar, start: datetime, at: datetime, warn: Warn, limit: Duration | None = None, round_the_clock: bool = False) -> timedelta:
+    """How much working time before the due time `at` of a stage started at `start` DUE_SOON
+    begins: `warn`'s time, or its share of the working time from start to due (which is the
+    limit itself for one in hours or minutes)."""
     if warn.span is not None:
         return warn.span
+    if limit is not None and limit.span:
+        return limit.span * warn.share
+    if round_the_clock:
+        return (at - start) * warn.share
     return workcal.working_between(cal, start, at) * warn.share
-
-
-def left(cal: workcal.Calendar, now: datetime, at: datetime) -> timedelta:
-    """Working time from `now` to the due time `at` (negative once it has passed, in real time)."""
-    if at < now:
-        return at - now
-    return workcal.working_between(cal, now, at)
 
 
 def unscheduled(cals: Iterable[workcal.Calendar], years: Iterable[int]) -> list[tuple[str, str, int]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
-from . import clocks, history, reships, rules, workcal
+from . import clocks, history, reships, rules
 from .catalogue import Ref
 from .findings import Finding
 from .flags import flag_text
@@ -288,33 +288,11 @@ class CaseLimits(NamedTuple):
     customer_update: clocks.Limit | None
 
 
-class _Clock(NamedTuple):
-    """A running time limit of a case: its calendar, start, due time and when its warning begins."""
-
-    cal: workcal.Calendar
-    start: datetime
-    due: datetime
-    warn: clocks.Warn
-
-
-def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, place: tuple[Any, Any], held: tuple = ()) -> _Clock | None:
+def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, place: tuple[Any, Any], held: tuple = ()) -> clocks.Clock | None:
     """The clock of `limit` from `start` for a case at `place` (its warehouse and region)."""
     if limit is None or start is None:
         return None
-    found = ctx.clocks.clock(limit, place, start, held)
-    return None if found is None else _Clock(found[0], start, found[1], limit.warn)
-
-
-def _flag(clock: _Clock | None, now: datetime) -> tuple[str | None, timedelta | None]:
-    """ON_TRACK, DUE_SOON or OVERDUE, with how late (real time) or how much working time is left."""
-    if clock is None:
-        return None, None
-    left = clocks.left(clock.cal, now, clock.due)
-    if left < timedelta(0):
-        return "OVERDUE", -left
-    if left <= clocks.warning_starts(clock.cal, clock.start, clock.due, clock.warn):
-        return "DUE_SOON", left
-    return "ON_TRACK", None
+    return ctx.clocks.clock(limit, place, start, held)
 
 
 def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseState | None, row: int, findings: Sequence[Finding] = ()) -> CaseOutcome:
@@ -341,7 +319,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
             cycle = _clock(ctx, limits.cycle, reported, place)
             if cycle is not None and (stage is None or cycle.due < stage.due):
                 stage = cycle
-    flag, span = _flag(stage, now) if stage is not None else (None, None)
+    flag, span = stage.flag(now) if stage is not None else (None, None)
     overdue_by = span if flag == "OVERDUE" else None
 
     contacts = ctx.contacts.get(case_id, ()) if ctx.contacts else ()
@@ -350,7 +328,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
             contact = _clock(ctx, limits.customer_update, contacts[-1], place)
         else:
             contact = _clock(ctx, limits.first_contact, reported, place)
-    contact_flag, contact_span = _flag(contact, now) if contact is not None else (None, None)
+    contact_flag, contact_span = contact.flag(now) if contact is not None else (None, None)
 
     days_open = None
     if reported is not None:

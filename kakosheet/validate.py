@@ -129,7 +129,8 @@ def parse_tab(tab: TabSchema, sheet: Sheet, header: Header, tz: tzinfo, now: dat
         [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)] if keys else [{} for _ in kept]
     )
 
-    present = [f.key for f, _ in user_cols if _checked(f)]  # a column with nothing to check can fail nothing
+    # a column with nothing to check can fail nothing, and neither can an optional column left blank
+    present = [f.key for f, _ in user_cols if _checked(f) and (f.required or any(v is not None for v in columns[f.key]))]
     if parsed.records and present:
         frame = pd.DataFrame({k: columns[k] for k in present}, index=range(len(kept)), dtype=object)
         try:
