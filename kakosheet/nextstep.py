@@ -73,5 +73,5 @@ def _time(at: datetime | None, tz: tzinfo) -> str:
     """`at` in `tz` as DATETIME_TEXT writes it (YYYY-MM-DD HH:MM), without strftime's cost."""
     if at is None:
         return ""
-    t = at.astimezone(tz)
+    t = at if at.tzinfo is tz else at.astimezone(tz)
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"

@@ -472,3 +472,15 @@ def test_held_and_resumed_cases_come_back_whole_from_a_forked_part(caplog: pytes
     assert any(c.held for c in forked.cases.values()) and any(c.left for c in forked.cases.values())
     assert rows(books[0]) == rows(books[1])
     assert not [r for r in caplog.records if "one process" in r.message or "failed" in r.message]  # it did fork
+
+
+@pytest.mark.parametrize("status", ["reported", "in_progress", "on_hold", "closed"])
+def test_a_new_case_gets_the_state_history_move_gives_it(status: str) -> None:
+    from kakosheet import history
+
+    backend = book([case(reported_at=naive(2026, 11, 20, 9, 0), status=status)])
+    now = local(2026, 11, 20, 10, 0)
+    sync(backend, now)
+    got = State.from_rows(backend.grid(STATE_TAB)).cases[rows(backend)[0]["Case ID"]]
+    want = history.move("AS-1", None, status, None, local(2026, 11, 20, 9, 0), now, "en").state
+    assert got == want
