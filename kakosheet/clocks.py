@@ -263,8 +263,7 @@ def warn_before(text: str | None) -> Warn | Ref:
 def _sla(tabs: dict[str, ParsedTab], tz: tzinfo) -> list[dict[str, Any]]:
     """The SLA rows in force: the SLA tab's that can be read, else the default ones."""
     if "sla" in tabs:
-        tab = tabs["sla"]
-        return [rec for rec, bad in zip(tab.records, tab.invalid, strict=True) if not bad]
+        return tabs["sla"].valid_records()
     field_ = schemas()["sla"].by_key["limit"]
     out = []
     for row in default_sla():

@@ -70,12 +70,6 @@ class CaseOutcome(NamedTuple):
     events: tuple[CaseEvent, ...] = ()
 
 
-def _valid(tab: ParsedTab | None) -> list[dict[str, Any]]:
-    if tab is None:
-        return []
-    return [rec for rec, bad in zip(tab.records, tab.invalid, strict=True) if not bad]
-
-
 ONE_DAY = timedelta(days=1)
 
 
@@ -166,7 +160,7 @@ CUSTOMER_PARTIES = frozenset({"customer", None})  # a contact with no party coun
 def _contacts(tab: ParsedTab | None, known: set[str]) -> dict[str, tuple[datetime, ...]]:
     """Case ID -> the times of its contacts with the customer, earliest first."""
     out: dict[str, list[datetime]] = {}
-    for rec in _valid(tab):
+    for rec in tab.valid_records() if tab is not None else ():
         case_id, at = rec.get("case_id"), rec.get("at")
         if case_id in known and at is not None and rec.get("party") in CUSTOMER_PARTIES:
             out.setdefault(case_id, []).append(at)

@@ -57,6 +57,10 @@ class ParsedTab:
             return Finding(*where, ref, message, col)
         return Finding.at(ref, *where, col)
 
+    def valid_records(self) -> list[dict[str, Any]]:
+        """The records with no field that failed: those a sync can rely on."""
+        return [rec for rec, bad in zip(self.records, self.invalid, strict=True) if not bad]
+
     @functools.cached_property
     def engine_columns(self) -> frozenset[int]:
         """Columns of this tab that hold the engine's fields."""

@@ -79,8 +79,8 @@ class Orders:
 def order_book(orders: ParsedTab | None) -> dict[str, Orders]:
     """The valid rows of the Orders tab added up per supplier (by supplier_key)."""
     book: dict[str, Orders] = {}
-    for rec, bad in zip(orders.records, orders.invalid, strict=True) if orders is not None else ():
-        if bad or not rec.get("supplier") or rec.get("orders") is None:
+    for rec in orders.valid_records() if orders is not None else ():
+        if not rec.get("supplier") or rec.get("orders") is None:
             continue
         o = book.setdefault(supplier_key(rec["supplier"]), Orders(rec["supplier"]))
         o.orders += rec["orders"]
