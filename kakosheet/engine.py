@@ -6,7 +6,6 @@ is what makes a second sync with no edits change nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -18,7 +17,7 @@ from .findings import Finding
 from .flags import flag_text
 from .ids import IdFacts, assign_ids
 from .nextstep import Next, next_action
-from .schema import choice_sets, norm_label
+from .schema import label, norm_label
 from .stages import DONE, ENDED, NO_CLOCK
 from .state import CaseState, State
 from .template import default_rules
@@ -83,19 +82,6 @@ def _rules(tabs: dict[str, ParsedTab], lang: str) -> rules.Book:
     reading = rules.from_tab(tab)
     tab.findings[:], tab.invalid[:] = reading.findings, reading.invalid
     return reading.book
-
-
-def label(choice_set: str, key: str | None, lang: str) -> str | None:
-    """A choice as a tab in `lang` shows it: the key in English, its Chinese label in Chinese."""
-    if key is None or lang != "zh":
-        return key
-    return choice_labels(choice_set).get(key, key)
-
-
-@functools.cache
-def choice_labels(choice_set: str) -> dict[str, str]:
-    """Choice key -> Chinese label of one choice list."""
-    return {c.key: c.zh for c in choice_sets()[choice_set]}
 
 
 def _case_refs(tab: ParsedTab | None, known: set[str]) -> list[Finding]:

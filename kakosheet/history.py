@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from .catalogue import Ref
-from .schema import choice_sets
+from .schema import label
 from .state import CaseState
 
 STAGES = ("reported", "responsibility_confirmed", "plan_agreed", "in_progress", "completed", "closed")
@@ -86,17 +86,11 @@ def _remark(came_from: str, status: str, lang: str) -> str | None:
         return None
     a, b = _ORDER[came_from], _ORDER[status]
     if b > a + 1:
-        skipped = _sep(lang).join(_label(s, lang) for s in STAGES[a + 1 : b])
-        return Ref.of("skipped_stages_note", came_from=_label(came_from, lang), to=_label(status, lang), skipped=skipped).render(lang)
+        skipped = _sep(lang).join(label("status", s, lang) for s in STAGES[a + 1 : b])
+        return Ref.of("skipped_stages_note", came_from=label("status", came_from, lang), to=label("status", status, lang), skipped=skipped).render(lang)
     if b < a:
-        return Ref.of("moved_back_note", came_from=_label(came_from, lang), to=_label(status, lang)).render(lang)
+        return Ref.of("moved_back_note", came_from=label("status", came_from, lang), to=label("status", status, lang)).render(lang)
     return None
-
-
-def _label(status: str, lang: str) -> str:
-    """A status as the sheet's dropdown shows it: the key in English, the label in Chinese."""
-    choice = next((c for c in choice_sets()["status"] if c.key == status), None)
-    return choice.zh if choice is not None and lang == "zh" else status
 
 
 def _sep(lang: str) -> str:

@@ -170,3 +170,16 @@ def schemas() -> dict[str, TabSchema]:
         tab.by_key.update({f.key: f for f in fields})
         out[key] = tab
     return out
+
+
+def label(choice_set: str, key: str | None, lang: str) -> str | None:
+    """A choice as a tab in `lang` shows it: the key in English, its Chinese label in Chinese."""
+    if key is None or lang != "zh":
+        return key
+    return choice_labels(choice_set).get(key, key)
+
+
+@functools.cache
+def choice_labels(choice_set: str) -> dict[str, str]:
+    """Choice key -> Chinese label of one choice list."""
+    return {c.key: c.zh for c in choice_sets()[choice_set]}

@@ -7,10 +7,11 @@ from datetime import timedelta
 from operator import itemgetter
 from typing import Any
 
-from ..engine import CaseFacts, label
+from ..engine import CaseFacts
 from ..findings import Finding
 from ..flags import span_text
 from ..patch import GeneratedTab
+from ..schema import label
 from .base import Report, Setting, title
 
 HEADERS = {

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ..engine import CaseFacts, label
+from ..engine import CaseFacts
 from ..findings import Finding
 from ..patch import GeneratedTab
+from ..schema import label
 from ..stages import CANCELLED, RESOLVED
 from ..template import SCORECARD_TAB
 from ..validate import ParsedTab
