@@ -287,8 +287,8 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     changed_at = record.get("status_changed_at")
     if prior is not None and prior.status == status:  # most cases, most syncs: nothing moved
         state, events = prior, ()
-    elif prior is None and changed_at is None:  # a new case (as history.move has it, without the call)
-        state, events = CaseState(status, reported if status == "reported" and reported is not None and reported <= now else now), ()
+    elif prior is None and changed_at is None:  # a new case, as history.move makes it, without its work
+        state, events = CaseState(status, history.first_since(status, reported, now)), ()
     else:
         state, events = history.move(case_id, prior, status, changed_at, reported, now, lang)
     since = state.since

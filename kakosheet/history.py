@@ -43,8 +43,7 @@ def move(case_id: str, prior: CaseState | None, status: str, changed_at: datetim
     at = taken(changed_at, reported, now)
     note, until = (prior.note, prior.note_until) if prior is not None and prior.note_until and now < prior.note_until else ("", None)
     if not known:  # first seen: a reported case started when it was reported
-        since = at if at is not now else reported if status == "reported" and reported and reported <= now else now
-        return Move(CaseState(status, since, note, until))
+        return Move(CaseState(status, at if at is not now else first_since(status, reported, now), note, until))
     assert prior is not None
     remarks = []
     if at is not now and at <= prior.since:  # Status changed at left as it was at the previous change
@@ -70,6 +69,12 @@ def move(case_id: str, prior: CaseState | None, status: str, changed_at: datetim
     else:
         state = CaseState(status, at, note, until)
     return Move(state, events)
+
+
+def first_since(status: str, reported: datetime | None, now: datetime) -> datetime:
+    """Since when a case first seen at `now` with `status` has had it, when its row says no more: a
+    reported case since it was reported (unless that is in the future), any other since now."""
+    return reported if status == "reported" and reported is not None and reported <= now else now
 
 
 def taken(changed_at: datetime | None, reported: datetime | None, now: datetime) -> datetime:
