@@ -1,8 +1,8 @@
 """The engine's words on a case row, in the workbook's language: time-limit flags and durations.
 
-A flag is stored and compared by its key (ON_TRACK, DUE_SOON, OVERDUE); the cell shows it in
-the workbook's language, and a cell written in the other language is read back as the same key.
-The template's and the Google Sheet's colour rules match the words given here.
+A flag is kept by its key (ON_TRACK, DUE_SOON, OVERDUE); the cell shows it in the workbook's
+language, and a cell written in the other language is rewritten in it by the next sync. The
+template's and the Google Sheet's colour rules match the words given here.
 """
 
 from __future__ import annotations
@@ -21,17 +21,6 @@ COLOURS = {"OVERDUE": "FFC7CE", "DUE_SOON": "FFEB9C"}  # the cell's fill when it
 def word(flag: str, lang: str) -> str:
     """The flag as a cell shows it in `lang`."""
     return WORDS[flag]["zh" if lang == "zh" else "en"]
-
-
-def flag_of(text: object) -> str | None:
-    """The flag a cell's text starts with, in either language; None when it shows none."""
-    if not isinstance(text, str):
-        return None
-    text = text.strip()
-    for flag, words in WORDS.items():
-        if any(text.startswith(w) for w in words.values()):
-            return flag
-    return None
 
 
 def span_text(span: timedelta, lang: str = "en") -> str:

@@ -63,11 +63,6 @@ class CaseState(NamedTuple):  # a tuple: there is one per case, made and read 10
     held: Held = ()  # the stage's spans on hold, added to its due time (on hold: those before this hold)
     left: str = ""  # on hold: the stage the case left
 
-    @property
-    def plain(self) -> bool:
-        """Whether the case has none of the optional fields."""
-        return self.clock is None and not self.held and not self.left
-
 
 class Event(NamedTuple):
     """One event of the audit log."""
@@ -240,7 +235,7 @@ class State:
 def make_entry(case_id: str, c: CaseState) -> Entry:
     """The case as the tab keeps it: "ID status since" (and its optional fields) packed with others
     in a cell, or a row of its own when it carries a note or its status or ID holds a space."""
-    more = "" if c.clock is None and not c.held and not c.left else _more(c)  # c.plain, inlined: once per case
+    more = "" if c.clock is None and not c.held and not c.left else _more(c)  # none of the optional fields (tested inline: once per case)
     if c.note or not _status_token(c.status) or not _token(case_id):
         return ["case", case_id, c.status, c.since.isoformat(), c.note, c.note_until.isoformat() if c.note_until else "", more]
     return f"{case_id} {c.status} {c.since.isoformat()} {more}" if more else f"{case_id} {c.status} {c.since.isoformat()}"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.backends.xlsx import XlsxBackend
-from kakosheet.flags import flag_of
+from kakosheet.flags import WORDS
 from kakosheet.state import State
 from kakosheet.sync import sync
 from kakosheet.template import STATE_TAB
@@ -31,6 +31,13 @@ OFFICE = {
     "holidays": "CN",
 }
 DATA = Path(__file__).parent / "data"
+
+
+def flag_of(text: object) -> str | None:
+    """The flag an Overdue cell starts with, in either language."""
+    if not isinstance(text, str):
+        return None
+    return next((flag for flag, words in WORDS.items() if any(text.startswith(w) for w in words.values())), None)
 
 
 def book(cases: list[dict], lang: str = "en", tz: str = "Asia/Shanghai", **tabs: list[dict]) -> MemoryBackend:
