@@ -105,11 +105,15 @@ class Context:
     ids: tuple[str, ...]  # every Cases record's ID, in row order
     new_ids: tuple[str, ...]
     findings: tuple[Finding, ...]  # on other tabs' references to cases
-    reships: dict[str, reships.CaseReships]  # case ID -> what it knows of its reshipments
     decide: _Decisions
     clocks: clocks.Calendars
     contacts: dict[str, tuple[datetime, ...]]  # case ID -> times of its contacts with the customer, in order
     reship_tab: reships.Reshipments = reships.Reshipments()  # the Reshipments tab settled: IDs, states, flags
+
+    @property
+    def reships(self) -> dict[str, reships.CaseReships]:
+        """Case ID -> what it knows of its reshipments."""
+        return self.reship_tab.by_case
 
 
 def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None) -> Context:
@@ -132,7 +136,6 @@ def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None)
         tuple(ids),
         tuple(new),
         tuple(refs),
-        reship_tab.by_case,
         _Decisions(_rules(inputs.tabs, inputs.lang), limits),
         cals,
         _contacts(inputs.tabs.get("communications"), known),
@@ -326,7 +329,8 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
             texts.append(state.note)
         errors = "; ".join(texts) or None
     party = record.get("responsible_party") or (rule["party"] if rule else None)
-    reship = ctx.reships.get(case_id) if ctx.reships else None
+    by_case = ctx.reship_tab.by_case
+    reship = by_case.get(case_id) if by_case else None
     tz = ctx.inputs.tz
     cells = {
         "case_id": case_id,
