@@ -9,6 +9,7 @@ on hold, remembered per calendar and start: many cases share them. Pure.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable
@@ -154,7 +155,7 @@ def calendars(tabs: dict[str, ParsedTab], tz: tzinfo) -> Calendars:
     if tab is None:
         return out
     days = _days(tabs.get("calendar_days"), out.findings)
-    rows: list[tuple[int, dict[str, Any], ZoneInfo, tuple[workcal.Shifts, ...], str | None]] = []
+    seen: set[str] = set()
     for index, rec in enumerate(tab.records):
         name = rec.get("calendar")
         if not name:
@@ -163,30 +164,27 @@ def calendars(tabs: dict[str, ParsedTab], tz: tzinfo) -> Calendars:
         if key in _ROUND_WORDS:
             out.findings.append(tab.finding(index, "calendar", Ref.of("reserved_calendar", name=name)))
             continue
-        if key in {norm_label(r[1]["calendar"]) for r in rows}:
+        if key in seen:
             out.findings.append(tab.finding(index, "calendar", Ref.of("duplicate_calendar", name=name)))
             continue
+        seen.add(key)
         zone = _zone(tab, index, rec, out.findings)
         if zone is None:
             continue
         week = tuple(_hours(tab, index, day, rec.get(day), out.findings) for day in WEEKDAYS)
-        region = rec.get("holidays")
-        if region:
-            try:
-                workcal.parse_region(region)
-            except ValueError as e:
-                out.findings.append(tab.finding(index, "holidays", Ref.of("bad_region", value=region, why=str(e))))
-                region = None
-        rows.append((index, rec, zone, week, region))
-    for index, rec, zone, week, region in rows:
-        name = rec["calendar"]
-        first_hours = next((s for s in week if s), ())
-        own = {d: (hours if hours is not None else first_hours) for d, hours in days.get(norm_label(name), {}).items()}
+        try:
+            cal = workcal.Calendar(name, zone, week, rec.get("holidays"))
+        except ValueError as e:  # the week was read cell by cell: only the region can be wrong
+            out.findings.append(tab.finding(index, "holidays", Ref.of("bad_region", value=rec["holidays"], why=str(e))))
+            cal = workcal.Calendar(name, zone, week)
+        first_hours = cal.first_working_hours()
+        own = {d: (hours if hours is not None else first_hours) for d, hours in days.get(key, {}).items()}
         if not any(week) and not any(own.values()):
             out.findings.append(tab.finding(index, "mon", Ref.of("no_working_hours", name=name)))
             continue
-        cal = workcal.Calendar(name, zone, week, region, tuple(sorted(own.items())))
-        out.by_name[norm_label(name)] = cal
+        if own:
+            cal = dataclasses.replace(cal, days=tuple(sorted(own.items())))
+        out.by_name[key] = cal
         out.first = out.first or cal
         for column, target in (("warehouse", out.by_warehouse), ("region", out.by_region)):
             for item in _items(rec.get(column)):

@@ -491,3 +491,10 @@ def test_a_new_case_gets_the_state_history_move_gives_it(status: str) -> None:
     got = State.from_rows(backend.grid(STATE_TAB)).cases[rows(backend)[0]["Case ID"]]
     want = history.move("AS-1", None, status, None, local(2026, 11, 20, 9, 0), now, "en").state
     assert got == want
+
+
+def test_an_unknown_holidays_region_is_a_finding_and_the_calendar_counts_without_holidays() -> None:
+    backend = book([case(reported_at=naive(2026, 9, 30, 17, 30))], calendars=[dict(OFFICE, holidays="Atlantis")], sla=SLA_2H)
+    summary = sync(backend, local(2026, 9, 30, 18, 0))
+    assert [(f.tab, f.code) for f in summary.findings] == [("Calendars", "bad_region")]
+    assert rows(backend)[0]["Stage due at"] == naive(2026, 10, 1, 10, 30)  # National Day is a working day now
