@@ -47,18 +47,25 @@ class Warn:
 
 class Clock:
     """A running time limit: its calendar, start and due time; `flag` says where a moment stands.
-    The warning window is worked out the first time a flag needs it, and kept (many cases share
-    a clock)."""
+    Many cases share a clock (see `Calendars.clock`): the warning window is worked out the first
+    time a flag needs it, and the flag at the moment last asked for is kept."""
 
-    __slots__ = ("cal", "start", "due", "limit", "round_the_clock", "held", "_warn")
+    __slots__ = ("cal", "start", "due", "limit", "round_the_clock", "held", "_warn", "_now", "_flag")
 
     def __init__(self, cal: workcal.Calendar, start: datetime, due: datetime, limit: Limit, round_the_clock: bool, held: bool = False):
         self.cal, self.start, self.due, self.limit = cal, start, due, limit
         self.round_the_clock, self.held = round_the_clock, held  # held: time on hold lies between start and due
         self._warn: timedelta | None = None
+        self._now: datetime | None = None
+        self._flag: tuple[str, timedelta | None] = ("ON_TRACK", None)
 
     def flag(self, now: datetime) -> tuple[str, timedelta | None]:
         """OVERDUE with how late (real time), DUE_SOON with the working time left, or ON_TRACK."""
+        if now is not self._now:
+            self._flag, self._now = self._flag_at(now), now
+        return self._flag
+
+    def _flag_at(self, now: datetime) -> tuple[str, timedelta | None]:
         at = self.due
         if at < now:
             return "OVERDUE", now - at
@@ -83,8 +90,8 @@ class Calendars:
     findings: list[Finding] = field(default_factory=list)
     # what was worked out, by what it depends on: many cases share a calendar, a start, a due time
     _picked: dict[tuple[int, tuple[Any, Any]], workcal.Calendar] = field(default_factory=dict, repr=False)
-    _clocks: dict[tuple[Any, ...], Clock | None] = field(default_factory=dict, repr=False)
-    _opened: dict[tuple[int, int, datetime], datetime] = field(default_factory=dict, repr=False)
+    _clocks: dict[tuple[Any, ...], Clock | None] = field(default_factory=dict, repr=False)  # by limit, place, start, time on hold
+    _opened: dict[tuple[int, int, int], Clock] = field(default_factory=dict, repr=False)  # by limit, calendar, opening
     _traits: dict[int, tuple[bool, int]] = field(default_factory=dict, repr=False)  # by id of a calendar held here
 
     @functools.cached_property
@@ -103,14 +110,15 @@ class Calendars:
 
     def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = ()) -> Clock | None:
         """A stage's clock, for an SLA row's `limit` and a case's `place` (warehouse, region) from
-        `start`; None when the calendar can't be worked out that far. Remembered per combination (a
-        limit is one of the SLA rows read for this sync): the same inputs give the same clock,
-        whichever case asks first. A limit in days on a working calendar counts from the next
-        opening, which many starts outside working hours share: it is remembered by it too."""
+        `start`; None when the calendar can't be worked out that far. The same inputs give the same
+        clock, whichever case asks first: it is remembered per limit (one of the SLA rows read for
+        this sync), place and start. A limit in days on a working calendar counts from the next
+        opening, and so does its warning window, so every start with the same opening (all those
+        of one evening, say) shares one clock."""
         key = (id(limit), place, start, held)
-        known = self._clocks.get(key, _UNSEEN)
-        if known is not _UNSEEN:
-            return known  # type: ignore[return-value]
+        found = self._clocks.get(key, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
         pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)
         if cal is None:
@@ -118,20 +126,21 @@ class Calendars:
         traits = self._traits.get(id(cal))
         if traits is None:
             traits = self._traits[id(cal)] = calendar_traits(cal)
+        found = self._clocks[key] = self._clock(limit, cal, traits, start, held)
+        return found
+
+    def _clock(self, limit: Limit, cal: workcal.Calendar, traits: tuple[bool, int], start: datetime, held: Held) -> Clock | None:
         try:
             if held or limit.limit.span or traits[0]:
-                at = due(cal, start, limit.limit, held, traits)
-            else:
+                return Clock(cal, start, due(cal, start, limit.limit, held, traits), limit, traits[0], bool(held))
+            key = (id(limit), id(cal), workcal.opening_key(cal, start))
+            found = self._opened.get(key)
+            if found is None:
                 opened = workcal.next_opening(cal, start)
-                by_opening = (id(limit), id(cal), opened)
-                at = self._opened.get(by_opening)
-                if at is None:
-                    at = self._opened[by_opening] = due(cal, opened, limit.limit, (), traits)
-            found: Clock | None = Clock(cal, start, at, limit, traits[0], bool(held))
+                found = self._opened[key] = Clock(cal, opened, due(cal, opened, limit.limit, (), traits), limit, False)
+            return found
         except ValueError:  # beyond the years a calendar can be worked out for
-            found = None
-        self._clocks[key] = found
-        return found
+            return None
 
     def for_case(self, named: workcal.Calendar | None, warehouse: str | None, region: str | None) -> workcal.Calendar:
         """The calendar of a limit: the SLA row's, else the warehouse's, the region's, the first, round the clock."""

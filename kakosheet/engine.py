@@ -70,6 +70,7 @@ class CaseOutcome(NamedTuple):
 
 
 ONE_DAY = timedelta(days=1)
+ZERO = timedelta(0)
 
 
 def _rules(tabs: dict[str, ParsedTab], lang: str) -> rules.Book:
@@ -318,9 +319,9 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
 
     days_open = None
     if reported is not None:
-        end = since if status in DONE else now
-        if end >= reported:
-            days_open = (end - reported) // ONE_DAY
+        open_for = (since if status in DONE else now) - reported
+        if open_for >= ZERO:
+            days_open = open_for // ONE_DAY
 
     errors = None
     if findings or state.note:
@@ -349,7 +350,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
                 stage.due if stage else None,
                 contact.due if contact_flag in ("DUE_SOON", "OVERDUE") else None,
                 label("status", state.left, lang) or "",
-                since,
+                since if status == "on_hold" else None,
                 (reship.latest_id, reship.status, reship.delivered_at) if reship and reship.latest_id else None,
             ),
             tz,

@@ -7,6 +7,7 @@ template's and the Google Sheet's colour rules match the words given here.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 FLAGS = ("ON_TRACK", "DUE_SOON", "OVERDUE")
@@ -36,6 +37,7 @@ def span_text(span: timedelta, lang: str = "en") -> str:
     return f"{mins}{m}"
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def flag_text(flag: str, span: timedelta | None, lang: str) -> str:
     """The Overdue cell: `OVERDUE 2d 3h` (how late), `DUE_SOON 1h 20m left` (working time left),
     `ON_TRACK`; in Chinese `已超时 2天3小时`, `即将超时 剩1小时20分`, `正常`."""

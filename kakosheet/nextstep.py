@@ -6,6 +6,7 @@ does not complete it. Pure, in the workbook's language.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, tzinfo
 from typing import NamedTuple
 
@@ -31,12 +32,14 @@ class Next(NamedTuple):
     due: datetime | None  # when the stage is due
     contact_due: datetime | None  # when the customer must be contacted, if a limit applies
     left: str  # on hold: the stage left, in the workbook's language
-    since: datetime
+    since: datetime | None  # on hold: since when
     reship: tuple[str, str, datetime | None] | None  # latest reshipment: ID, status, delivered at
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def next_action(n: Next, tz: tzinfo, lang: str) -> str | None:
-    """The cell's text; None for a case with nothing left to do (closed, cancelled)."""
+    """The cell's text; None for a case with nothing left to do (closed, cancelled). Remembered:
+    many cases share a stage, a party and a clock."""
     zh = lang == "zh"
     if n.reship is not None and n.status in ("plan_agreed", "in_progress"):
         rs, status, delivered = n.reship

@@ -34,27 +34,35 @@ M = TypeVar("M", bound=Mergeable)
 class Execution:
     """How a sync works through a large tab: `auto` forks from `split_min` items where it is safe,
     `serial` never forks, `fork` forks whatever the count (where fork is available at all).
-    `share` is the part of the items this process keeps (it also does the rest of the sync)."""
+    `share` is the part of the items this process keeps when nothing is to be written, and
+    `written_share` when every item is: the child's value is larger to send back the more it
+    writes, and this process reads it (it also does the rest of the sync). Measured on two cores
+    at 100,000 cases: an even cut is fastest for a resync that changes little, 55% here for one
+    that writes every row."""
 
     mode: Literal["auto", "serial", "fork"] = "auto"
     split_min: int = 20_000
-    share: float = 0.55
+    share: float = 0.5
+    written_share: float = 0.55
 
-    def cut(self, count: int) -> int | None:
-        """Where the items are cut in two, or None to work through them in one process."""
+    def cut(self, count: int, written: float = 0.0) -> int | None:
+        """Where the items are cut in two, or None to work through them in one process. `written`
+        is the part of the items expected to be written (0 to 1)."""
         if self.mode == "serial" or count < 2 or (self.mode == "auto" and count < self.split_min):
             return None
         threads = threading.active_count()
         if threads > 1:
             log.debug("working through %d items in one process: %d other thread(s) run, and forking beside threads is not safe", count, threads - 1)
             return None
-        return max(1, min(count - 1, int(count * self.share)))
+        written = min(1.0, max(0.0, written))
+        share = self.share + (self.written_share - self.share) * written
+        return max(1, min(count - 1, int(count * share)))
 
 
-def run(work: Callable[[slice], M], count: int, execution: Execution, before_fork: Callable[[], None] | None = None) -> M:
+def run(work: Callable[[slice], M], count: int, execution: Execution, before_fork: Callable[[], None] | None = None, written: float = 0.0) -> M:
     """`work(slice(0, count))`, possibly made as `work(slice(0, cut)).merge(work(slice(cut, None)))`
     with the second part in a forked child (`before_fork` is called before it is started)."""
-    cut = execution.cut(count)
+    cut = execution.cut(count, written)
     if cut is None:
         return work(slice(0, count))
     if before_fork is not None:

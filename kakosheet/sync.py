@@ -257,7 +257,9 @@ class Sync:
             # room for the second process: the backend lets go of what it can read again, and gets it
             # back (only what it let go) while the rest is made, when there is something to write
             set_aside, take_back = getattr(backend, "set_aside", None), getattr(backend, "take_back", None)
-            part = parallel.run(work, len(cases.rows), self.execution, before_fork=set_aside)
+            # a new engine column, or a new ID, is a write in each row that has it
+            written = 1.0 if cases_frame.new_headers else len(ctx.new_ids) / max(1, len(cases.rows))
+            part = parallel.run(work, len(cases.rows), self.execution, before_fork=set_aside, written=written)
             if take_back is not None and part.diff.writes and not self.dry_run:
                 take_back()
             _add_tab_patch(patch, summary, cases_frame, cases.sheet, part.diff)

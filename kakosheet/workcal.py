@@ -667,6 +667,18 @@ def next_opening(cal: Calendar, moment: datetime) -> datetime:
         raise _no_more(cal, e) from None
 
 
+def opening_key(cal: Calendar, moment: datetime) -> int:
+    """`next_opening(cal, moment)` as microseconds since the epoch, without making the moment:
+    what callers remember results by when many moments share an opening."""
+    tl = cal._timeline
+    if tl is None:
+        return _us(moment)
+    try:
+        return tl.next_opening(_us(moment))
+    except _NoMoreHours as e:
+        raise _no_more(cal, e) from None
+
+
 def add_working_days(cal: Calendar, start: datetime, n: int) -> datetime:
     """The time of day of `start` on the n-th following working day (n < 0: preceding), counted from
     the next opening when `start` is outside working hours (Fri 19:00 + 2 = Wed 09:00 on a Mon-Fri
@@ -714,6 +726,7 @@ __all__ = [
     "format_hours",
     "is_working",
     "next_opening",
+    "opening_key",
     "parse_hours",
     "parse_region",
     "unscheduled_years",

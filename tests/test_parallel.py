@@ -92,3 +92,11 @@ def test_with_another_thread_running_it_works_in_one_process_and_says_why(caplog
         other.join()
     assert got.pids == {os.getpid()}
     assert any("other thread(s) run" in r.message for r in caplog.records)
+
+
+def test_the_more_is_written_the_more_this_process_keeps() -> None:
+    execution = Execution(share=0.5, written_share=0.6)
+    assert execution.cut(100_000) == 50_000
+    assert execution.cut(100_000, written=1.0) == 60_000
+    assert execution.cut(100_000, written=0.5) == 55_000
+    assert execution.cut(100_000, written=7.0) == 60_000  # an estimate past every item is every item

@@ -498,3 +498,26 @@ def test_an_unknown_holidays_region_is_a_finding_and_the_calendar_counts_without
     summary = sync(backend, local(2026, 9, 30, 18, 0))
     assert [(f.tab, f.code) for f in summary.findings] == [("Calendars", "bad_region")]
     assert rows(backend)[0]["Stage due at"] == naive(2026, 10, 1, 10, 30)  # National Day is a working day now
+
+
+def test_starts_with_one_opening_share_a_clock_that_flags_as_each_would_alone() -> None:
+    """A limit in days counts from the next opening, so the starts of one evening and weekend share
+    a clock; shared or not, its due time and flags at every moment are those of each start alone."""
+    from kakosheet import clocks, workcal
+    from kakosheet.coerce import Duration
+
+    week = (workcal.parse_hours("09:00-12:00, 13:00-18:00"),) * 5 + ((), ())
+    cal = workcal.Calendar("CN office", SH, week, "CN")
+    limit = clocks.Limit(Duration(days=2), None, clocks.Warn())
+    shared = clocks.Calendars(SH, first=cal)
+    starts = [datetime(2026, 11, 13, 18, 30, tzinfo=SH), datetime(2026, 11, 14, 10, 0, tzinfo=SH), datetime(2026, 11, 16, 8, 59, tzinfo=SH)]
+    got = [shared.clock(limit, (None, None), s) for s in starts]
+    assert got[0] is got[1] is got[2]  # one clock for the three
+    alone = [clocks.Calendars(SH, first=cal).clock(limit, (None, None), s) for s in starts]
+    assert {c.due for c in alone} == {got[0].due} == {datetime(2026, 11, 18, 9, 0, tzinfo=SH)}
+    for now in (datetime(2026, 11, 17, 9, 0, tzinfo=SH), datetime(2026, 11, 17, 16, 0, tzinfo=SH), datetime(2026, 11, 18, 9, 0, 1, tzinfo=SH)):
+        for c in alone:
+            assert shared.clock(limit, (None, None), starts[0]).flag(now) == c.flag(now)
+    assert alone[0].flag(datetime(2026, 11, 17, 16, 0, tzinfo=SH)) == ("DUE_SOON", timedelta(hours=2))  # a quarter of 2 x 8h left
+    # a start inside working hours is its own opening: a clock of its own
+    assert shared.clock(limit, (None, None), datetime(2026, 11, 16, 9, 30, tzinfo=SH)) is not got[0]
