@@ -108,28 +108,34 @@ class Calendars:
             return self.round_the_clock
         return self.by_name.get(key, text)
 
-    def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = ()) -> Clock | None:
+    def clock(self, limit: Limit, place: tuple[Any, Any], start: datetime, held: Held = (), by_start: bool = True) -> Clock | None:
         """A stage's clock, for an SLA row's `limit` and a case's `place` (warehouse, region) from
         `start`; None when the calendar can't be worked out that far. The same inputs give the same
         clock, whichever case asks first: it is remembered per limit (one of the SLA rows read for
         this sync), place and start. A limit in days on a working calendar counts from the next
         opening, and so does its warning window, so every start with the same opening (all those
-        of one evening, say) shares one clock."""
+        of one evening, say) shares one clock. `by_start=False` skips remembering it by the start
+        itself, for starts few cases share (when each was reported)."""
+        if not by_start:
+            return self._clock(limit, self._calendar(limit, place), start, held)
         key = (id(limit), place, start, held)
         found = self._clocks.get(key, _UNSEEN)
         if found is not _UNSEEN:
             return found  # type: ignore[return-value]
+        found = self._clocks[key] = self._clock(limit, self._calendar(limit, place), start, held)
+        return found
+
+    def _calendar(self, limit: Limit, place: tuple[Any, Any]) -> workcal.Calendar:
         pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)
         if cal is None:
             cal = self._picked[pick] = self.for_case(limit.calendar, *place)
+        return cal
+
+    def _clock(self, limit: Limit, cal: workcal.Calendar, start: datetime, held: Held) -> Clock | None:
         traits = self._traits.get(id(cal))
         if traits is None:
             traits = self._traits[id(cal)] = calendar_traits(cal)
-        found = self._clocks[key] = self._clock(limit, cal, traits, start, held)
-        return found
-
-    def _clock(self, limit: Limit, cal: workcal.Calendar, traits: tuple[bool, int], start: datetime, held: Held) -> Clock | None:
         try:
             if held or limit.limit.span or traits[0]:
                 return Clock(cal, start, due(cal, start, limit.limit, held, traits), limit, traits[0], bool(held))

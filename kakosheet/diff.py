@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .formats import DATETIME_TEXT, column_letter
@@ -127,15 +128,25 @@ def diff_rows(
     room = MAX_CHANGES_KEPT
     sheet_rows = sheet.rows
     cells_changed = 0
+    if not targets:
+        return out
+    keys, cols = [k for k, _ in targets], [c for _, c in targets]
+    # a row's wanted values and its cells, each taken in one go, compare in one go: most rows are unchanged
+    wanted_of = itemgetter(*keys) if len(keys) > 1 else lambda want: (want[keys[0]],)
+    cells_of = itemgetter(*cols) if len(cols) > 1 else lambda cells: (cells[cols[0]],)
+    last = max(cols)
     for row, case_id, want in zip(rows, ids, wanted, strict=True):
         current = sheet_rows[row - 1]
-        width = len(current)
+        news = [v.astimezone(tz).replace(tzinfo=None, microsecond=0) if type(v) is datetime else v for v in wanted_of(want)]
+        if len(current) > last:
+            olds = list(cells_of(current))
+        else:
+            width = len(current)
+            olds = [current[c] if c < width else None for c in cols]
+        if news == olds:
+            continue
         cells = {}
-        for key, col in targets:
-            new = want[key]
-            if type(new) is datetime:
-                new = new.astimezone(tz).replace(tzinfo=None, microsecond=0)
-            old = current[col] if col < width else None
+        for key, col, new, old in zip(keys, cols, news, olds, strict=True):
             if old is None or old == "":
                 if new is None or new == "":
                     continue

@@ -272,11 +272,12 @@ class CaseLimits(NamedTuple):
     customer_update: clocks.Limit | None
 
 
-def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, place: tuple[Any, Any], held: tuple = ()) -> clocks.Clock | None:
-    """The clock of `limit` from `start` for a case at `place` (its warehouse and region)."""
+def _clock(ctx: Context, limit: clocks.Limit | None, start: datetime | None, place: tuple[Any, Any], held: tuple = (), by_start: bool = False) -> clocks.Clock | None:
+    """The clock of `limit` from `start` for a case at `place` (its warehouse and region);
+    `by_start` for a start many cases share (see Calendars.clock)."""
     if limit is None or start is None:
         return None
-    return ctx.clocks.clock(limit, place, start, held)
+    return ctx.clocks.clock(limit, place, start, held, by_start)
 
 
 def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseState | None, row: int, findings: Sequence[Finding] = ()) -> CaseOutcome:
@@ -301,7 +302,7 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     limits = decide.limits(status, category, priority)
     place = (record.get("warehouse"), record.get("region"))
     if status not in NO_CLOCK:
-        stage = _clock(ctx, limits.stage, state.clock or since, place, state.held)
+        stage = _clock(ctx, limits.stage, state.clock or since, place, state.held, by_start=True)  # the cases first seen by one sync share a start
         if status not in DONE:
             cycle = _clock(ctx, limits.cycle, reported, place)
             if cycle is not None and (stage is None or cycle.due < stage.due):
