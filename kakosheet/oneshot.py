@@ -6,6 +6,10 @@ program ends instead with its output flushed and its files closed (every command
 opens), and the operating system takes the memory back in one go. For the same reason the cycle
 collector never runs: a command makes few cycles and the process is short-lived.
 
+pandera loads hypothesis, where it is installed, for the test data it can synthesise, which
+kakosheet never asks for: about a tenth of a second of every run (while the workbook is being
+read, on the same cores). The program keeps it from loading; pandera does without it.
+
 Only the one-shot program uses this module. Imported and called as `kakosheet.cli.main` (or a
 sync called from Python, or a long-running loop), everything is freed and collected as usual:
 `keep` then keeps nothing.
@@ -34,6 +38,7 @@ def run(command: Callable[[], Any]) -> None:
     global _kept
     _kept = []
     gc.disable()
+    sys.modules.setdefault("hypothesis", None)  # `import hypothesis` now fails, as if it were not installed (see above)
     try:
         command()
         code: Any = 0

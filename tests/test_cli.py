@@ -162,8 +162,27 @@ def test_the_program_keeps_what_its_sync_built_and_never_collects(tmp_path: Path
     finally:
         oneshot._kept = None
         gc.enable()
+        if "hypothesis" in sys.modules and sys.modules["hypothesis"] is None:  # what the program keeps from loading
+            del sys.modules["hypothesis"]
     oneshot.keep(object())  # outside the program, nothing is kept
     assert oneshot._kept is None
+
+
+def test_the_program_runs_without_loading_hypothesis_where_it_is_installed() -> None:
+    pytest.importorskip("hypothesis")
+    program = (
+        "import sys\n"
+        "from kakosheet import oneshot\n"
+        "def command():\n"
+        "    from kakosheet import sync, validate\n"
+        "    validate.prepare()\n"
+        "    print(sorted(m for m, mod in sys.modules.items() if m.split('.')[0] == 'hypothesis' and mod is not None))\n"
+        "oneshot.run(command)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+    r = subprocess.run([sys.executable, "-c", "import sys; from kakosheet import validate; validate.prepare(); print('hypothesis' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "True"  # what pandera does by itself, which the program avoids
 
 
 def test_a_damaged_state_tab_is_one_line_naming_the_workbook_and_nothing_is_written(tmp_path: Path) -> None:
