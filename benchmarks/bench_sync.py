@@ -29,6 +29,7 @@ timed runs are never sampled.
 workbooks: each sync step runs the old code and then the new (the other way round in every
 second repeat), and the table gives both medians and new/old. The commit is exported into
 OUT/old-code (see codes.py); the workbooks are written, and the baselines run, by the new code.
+Both codes are compiled to bytecode first, as an install compiles them.
 
 Run from the project root with the dev environment:
 
@@ -59,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from codes import Code, export, working_tree  # noqa: E402
+from codes import Code, compile_bytecode, export, working_tree  # noqa: E402
 from measure import Run, measure, mib  # noqa: E402
 
 DEFAULT_NOW = "2026-11-22T10:00:00+08:00"
@@ -333,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
 
     new = working_tree()
     old = export(args.baseline_rev, out / "old-code") if args.baseline_rev else None
+    for code in (new, old):
+        if code is not None:
+            compile_bytecode(code)
     print(f"{'new: ' if old else ''}kakosheet {new.identity['version']} from {new.describe()} (code sha256 {new.identity['sha256'][:12]})")
     if old is not None:
         print(f"old: kakosheet {old.identity['version']} from {old.describe()} (code sha256 {old.identity['sha256'][:12]})")

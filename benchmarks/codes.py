@@ -101,6 +101,14 @@ def _git(folder: Path, *args: str) -> str | None:
         return None
 
 
+def compile_bytecode(code: Code) -> None:
+    """Compile `code`'s modules to bytecode, as installing a package does: its children then load
+    them instead of compiling every module on every run (which they would in a working tree or an
+    export when PYTHONDONTWRITEBYTECODE is set, as it is on some machines), so that neither code
+    measured pays a cost an installed kakosheet never has."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(code.identity["path"])], check=True, cwd=code.cwd, env=code.env)
+
+
 def probe(cwd: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """code_identity() of a child run the way the syncs are: `python -c` (cwd first on sys.path, as with -m) in `cwd`, with `env`."""
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=cwd, env=env)
