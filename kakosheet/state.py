@@ -241,17 +241,28 @@ def make_entry(case_id: str, c: CaseState) -> Entry:
     return f"{case_id} {c.status} {c.since.isoformat()} {more}" if more else f"{case_id} {c.status} {c.since.isoformat()}"
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _plain_case(status: str, since: str) -> CaseState:
+    """The state of a line with no optional field: one object for all the lines that say the same
+    (the cases one sync first saw share their status and since), which stays as it is."""
+    return CaseState(status, _since(since))
+
+
+def _since(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return at
+
+
 def parse_entry(entry: Entry) -> tuple[str, CaseState]:
     """The case ID and state an entry shows (a packed line, or a row's first seven cells); ValueError
     when it shows none."""
     if type(entry) is str:
         case_id, status, since, *more = entry.split(" ")
-        at = datetime.fromisoformat(since)
-        if at.tzinfo is None:
-            raise ValueError(f"{since!r} has no UTC offset")
         if more:
-            return case_id, CaseState(status, at, "", None, *_optional(more))
-        return case_id, CaseState(status, at)
+            return case_id, CaseState(status, _since(since), "", None, *_optional(more))
+        return case_id, _plain_case(status, since)
     cells = [str(v) for v in entry] + [""] * (7 - len(entry))
     if not cells[1]:
         raise ValueError("no ID")
