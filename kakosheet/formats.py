@@ -1,9 +1,13 @@
 """How values look in a spreadsheet, in one place: the date epochs, the date format of cells, the
-way times are written as text, and column letters. Imports nothing of kakosheet."""
+way times are written as text, column letters, and how wide a column must be to show its values.
+Imports nothing of kakosheet."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
 
 EXCEL_EPOCHS = {False: datetime(1899, 12, 30), True: datetime(1904, 1, 1)}  # by the workbook's date1904 flag
 EXCEL_EPOCH = EXCEL_EPOCHS[False]
@@ -20,3 +24,39 @@ def column_letter(col: int) -> str:
         col, rem = divmod(col - 1, 26)
         letters = chr(65 + rem) + letters
     return letters
+
+
+MIN_WIDTH, MAX_WIDTH = 6, 60  # a fitted column's width, in characters of the default font
+
+
+def shown_width(value: Any, number_format: str | None = None) -> int:
+    """How many characters wide `value` shows: Chinese and other wide characters count two, a
+    date its written form, a rate its percentage."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return 16
+    if isinstance(value, date):
+        return 10
+    if isinstance(value, float) and number_format and number_format.endswith("%"):
+        return len(f"{value:.2%}")
+    if isinstance(value, float):
+        return len(f"{value:.6g}")
+    text = str(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def fitted_widths(rows: Sequence[Sequence[Any]], first_row: int, given: Mapping[int, float], formats: Mapping[int, str]) -> dict[int, float]:
+    """A width for every column of `rows` that fits what it shows from row `first_row` (1-based:
+    the header row, so that a long title line does not widen its column), between MIN_WIDTH and
+    MAX_WIDTH, plus a little room; the `given` widths are kept as they are."""
+    widest: dict[int, int] = {}
+    for row in rows[max(first_row, 1) - 1 :]:
+        for c, value in enumerate(row):
+            if value is not None and c not in given:
+                w = shown_width(value, formats.get(c))
+                if w > widest.get(c, 0):
+                    widest[c] = w
+    out = {c: float(min(MAX_WIDTH, max(MIN_WIDTH, w)) + 2) for c, w in widest.items()}
+    out.update(given)
+    return dict(sorted(out.items()))

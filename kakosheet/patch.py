@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .formats import fitted_widths
 from .schema import norm_label
 from .table import Sheet, canonical, fingerprint
 
@@ -55,6 +56,16 @@ class GeneratedTab:
     header_row: int = 2  # 1-based row that gets the header style and freeze; 0 for none
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width
     formats: dict[int, str] = field(default_factory=dict)  # 0-based column -> number format of its data
+    replaces: str | None = None  # the tab's name in the workbook when it is another (the other language's, an older one): renamed in place
+
+    def column_widths(self) -> dict[int, float]:
+        """Every column's width: the given ones, the others fitted to what they show."""
+        return fitted_widths(self.rows, self.header_row or 1, self.widths, self.formats)
+
+    @property
+    def printable(self) -> bool:
+        """Whether the tab is set up for printing: landscape, one page wide, its header on every page."""
+        return not self.hidden and self.header_row > 0
 
 
 @dataclass

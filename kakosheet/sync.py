@@ -11,9 +11,10 @@ workbook was saved by someone else meanwhile, the plan is made again; no action 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -283,14 +284,24 @@ class Sync:
                 diff_rows(parsed.sheet, parsed.rows, ids, wanted, tab_frame.targets, tz, duplicated),
             )
         setting = pipeline.setting(inputs)
-        generated = [r.render(setting, summary.findings) for r in part.reports]
+        generated = [_in_place(r.render(setting, summary.findings), type(r).known_names(lang), sheets) for r in part.reports]
         generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))
         for gen in generated:
-            if not same_grid(sheets.get(gen.name), gen):
+            if gen.replaces is not None or not same_grid(sheets.get(gen.name), gen):
                 patch.generated.append(gen)
                 summary.tabs_rewritten.append(gen.name)
-                summary.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows)"))
+                renamed = f", renamed from {gen.replaces}" if gen.replaces else ""
+                summary.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows{renamed})"))
         return Plan(summary, patch, [], built=(sheets, tabs, cases, ctx, part, finished, generated))
+
+
+def _in_place(gen: GeneratedTab, names: Sequence[str], sheets: dict[str, Sheet]) -> GeneratedTab:
+    """`gen`, to replace the workbook's tab of the same report under another of its `names` (the
+    other language's, an older one) when none has its own name yet: renamed where it stands."""
+    if gen.name in sheets:
+        return gen
+    other = next((n for n in names if n in sheets), None)
+    return dataclasses.replace(gen, replaces=other) if other is not None else gen
 
 
 def _add_tab_patch(patch: Patch, summary: SyncSummary, tab_frame: Frame, sheet: Sheet, diff: Diff) -> None:

@@ -15,6 +15,7 @@ from lossless_books import rich_book
 from python_calamine import CalamineWorkbook
 
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.reports import tab_names
 from kakosheet.sync import sync
 
 SHARED = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/styles.xml"}
@@ -66,7 +67,13 @@ def test_every_part_not_owned_by_the_engine_survives_byte_for_byte(tmp_path: Pat
     first_engine = header.index("Case ID")
     assert all(openpyxl.utils.column_index_from_string(col) - 1 >= first_engine for col in engine_cols)
     # shared parts only gained what a generated tab and a style need
-    assert before["xl/workbook.xml"].count(b"<definedName") == after["xl/workbook.xml"].count(b"<definedName")
+    # the workbook's own defined names are kept as they were; the only ones added are the print titles of the generated tabs
+    names = re.compile(rb"<definedName\b[^>]*>.*?</definedName>", re.S)
+    had, has = names.findall(before["xl/workbook.xml"]), names.findall(after["xl/workbook.xml"])
+    assert [n for n in has if n in had] == had
+    generated = {re.escape(n.encode()) for n in tab_names("en")}
+    added = [n for n in has if n not in had]
+    assert added and all(re.fullmatch(rb'<definedName name="_xlnm\.Print_Titles" localSheetId="\d+">\'(' + b"|".join(generated) + rb")\'!\$2:\$2</definedName>", n) for n in added)
     assert after["xl/styles.xml"].startswith(before["xl/styles.xml"][:200])
 
 

@@ -71,9 +71,10 @@ def test_generated_tabs_are_in_chinese_for_a_chinese_workbook() -> None:
     book = memory_book([case(category="lost")], orders=[{"supplier": "Acme", "period": "2026-11", "orders": 10}])
     book.sheets["_kakosheet"] = __import__("kakosheet.table", fromlist=["Sheet"]).Sheet("_kakosheet", [["section"], ["setting", "lang", "zh"]], True)
     sync(book, NOW)
-    rows = book.grid(SCORECARD)
+    assert SCORECARD not in book.sheets
+    rows = book.grid("供应商评分")
     assert rows[1][1] == "供应商" and rows[2][10] == "丢件"
-    assert "由 kakosheet 生成于" in rows[0][0]
+    assert rows[0][0].startswith("供应商评分 — 由 kakosheet 生成于")
 
 
 

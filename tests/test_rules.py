@@ -48,7 +48,9 @@ def suggestions(backend: MemoryBackend, lang: str = "en") -> list[tuple[Any, Any
 
 
 def problem_rows(backend: MemoryBackend) -> list[list[Any]]:
-    return backend.grid(PROBLEMS_TAB)[2:]
+    from kakosheet.reports import Problems
+
+    return next(backend.grid(n) for n in (PROBLEMS_TAB, Problems.name("zh")) if n in backend.sheets)[2:]
 
 
 def test_a_carrier_column_lists_alternatives_compared_as_the_cases_tab_reads_them() -> None:

@@ -406,7 +406,8 @@ def test_a_chinese_workbook_gets_its_findings_notes_and_bases_in_chinese(tmp_pat
     assert "是不是 '破损'" in rows[1][errors] and "did you mean" not in rows[1][errors]
     assert rows[3][errors].startswith("供应商：") and "required" not in rows[3][errors]
     assert all(r[basis] and not r[basis].isascii() for r in rows[2:4])  # the default rules' bases, in Chinese
-    problems = sheets[PROBLEMS].rows
+    assert PROBLEMS not in sheets
+    problems = sheets["问题清单"].rows
     assert any("是不是 '破损'" in str(r[4]) for r in problems[2:])
 
 

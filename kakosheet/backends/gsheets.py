@@ -164,7 +164,7 @@ class GSheetsBackend:
             cells = {row: {col: to_json_value(v) for col, v in writes.items()} for row, writes in plan_writes(sheet, tab, result).items()}
             data += _blocks(tab.tab, cells)
         for gen in patch.generated:
-            old = self._sheets.get(gen.name)
+            old = self._sheets.get(gen.replaces or gen.name) or self._sheets.get(gen.name)
             data += _blocks(gen.name, _grid_changes(old.rows if old else [], gen.rows))
         self._write_values(caller, data)
         return result
@@ -184,7 +184,8 @@ class GSheetsBackend:
                     requests.append(_number_format(props["sheetId"], col, tab.header_row))
         for gen in patch.generated:
             rows, cols = max(len(gen.rows), 1), max((len(r) for r in gen.rows), default=1)
-            props = self._meta.get(gen.name)
+            renamed = gen.replaces is not None and gen.replaces in self._meta
+            props = self._meta.get(gen.replaces if renamed else gen.name)
             if props is None:
                 requests.append({"addSheet": {"properties": {"title": gen.name, "hidden": gen.hidden, "gridProperties": {"rowCount": rows + 50, "columnCount": max(cols, 10), "frozenRowCount": gen.header_row}}}})
                 continue
@@ -196,6 +197,8 @@ class GSheetsBackend:
                 changes["gridProperties.columnCount"] = cols
             if bool(props.get("hidden")) != gen.hidden:
                 changes["hidden"] = gen.hidden
+            if renamed:
+                changes["title"] = gen.name
             if changes:
                 properties: dict[str, Any] = {"sheetId": props["sheetId"]}
                 for key, value in changes.items():
@@ -209,6 +212,7 @@ class GSheetsBackend:
     def _added(self, caller: Caller, requests: list[dict[str, Any]]) -> bool:
         """After a lost reply: was the structural update applied? (every tab it adds exists)"""
         wanted = [r["addSheet"]["properties"]["title"] for r in requests if "addSheet" in r]
+        wanted += [p["title"] for r in requests if "updateSheetProperties" in r for p in [r["updateSheetProperties"]["properties"]] if "title" in p]
         self._metadata(caller)
         return bool(wanted) and all(t in self._meta for t in wanted)
 

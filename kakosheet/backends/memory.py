@@ -49,7 +49,11 @@ class MemoryBackend:
                         cells.append(None)
                     cells[col] = value
         for gen in patch.generated:
-            staged[gen.name] = Sheet(gen.name, [list(r) for r in gen.rows], gen.hidden)
+            sheet = Sheet(gen.name, [list(r) for r in gen.rows], gen.hidden)
+            if gen.replaces in staged:  # renamed where it stands
+                staged = {gen.name if name == gen.replaces else name: sheet if name == gen.replaces else old for name, old in staged.items()}
+            else:
+                staged[gen.name] = sheet
         self.sheets = staged
         self.writes += 1
         return result

@@ -339,7 +339,11 @@ class XlsxBackend:
         taken = set(pkg.zf.namelist())
         for gen in patch.generated:
             xml = generated_sheet_xml(gen, styles, pkg.date1904)
-            entry = pkg.sheets.get(gen.name)
+            entry = pkg.sheets.get(gen.replaces) if gen.replaces else None
+            if entry is not None:
+                structure.rename_sheet(gen.replaces, gen.name)
+            else:
+                entry = pkg.sheets.get(gen.name)
             if entry is not None:
                 replaced[entry.part] = xml
                 rels = pkg.rels_part(entry.part)
@@ -354,6 +358,8 @@ class XlsxBackend:
                 taken.add(part)
                 structure.add_sheet(gen.name, part, gen.hidden)
                 replaced[part] = xml
+            if gen.printable:
+                structure.set_print_titles(gen.name, gen.header_row)
         if formula:
             for rel in xlsxpkg.relationships(wb_rels):
                 if rel["Type"] == xlsxpkg.CALC_CHAIN_TYPE:

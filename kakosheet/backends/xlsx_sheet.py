@@ -607,6 +607,8 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
     header = styles.xf(font="<font><b/><sz val=\"11\"/></font>", fill='<fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/><bgColor indexed="64"/></patternFill></fill>') if tab.header_row else None
     formats = {c: styles.xf(styles.number_format(fmt)) for c, fmt in tab.formats.items()}
     parts = [f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">']
+    if tab.printable:
+        parts.append('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>')
     width = max((len(r) for r in tab.rows), default=1)
     parts.append(f'<dimension ref="A1:{col_letters(max(width, 1) - 1)}{max(len(tab.rows), 1)}"/>')
     if tab.header_row:
@@ -615,8 +617,9 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
             'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView></sheetViews>'
         )
     parts.append('<sheetFormatPr defaultRowHeight="15"/>')
-    if tab.widths:
-        parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(tab.widths.items())) + "</cols>")
+    widths = tab.column_widths() if not tab.hidden else tab.widths
+    if widths:
+        parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(widths.items())) + "</cols>")
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
     special = _SPECIAL.search
@@ -633,5 +636,12 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
                 style = styles.date_style(style)
             cells.append(cell_xml("", f"{letters[c]}{r}", value, style, date1904))
         parts.append(f'<row r="{r}">{"".join(cells)}</row>')
-    parts.append("</sheetData></worksheet>")
+    parts.append("</sheetData>")
+    if tab.printable:  # landscape, one page wide and as many long as it takes; the header row repeats (the workbook's print titles)
+        parts.append(
+            '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
+            '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
+            "<headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter></headerFooter>"
+        )
+    parts.append("</worksheet>")
     return "".join(parts).encode("utf-8")

@@ -290,6 +290,55 @@ class Structure:
                 self.changed = True
             return
 
+    def rename_sheet(self, old: str, new: str) -> None:
+        """Give sheet `old` the name `new`, in the sheets list and in the defined names that refer
+        to it (print titles, print areas, a user's named ranges)."""
+        for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook):
+            if _unescape(_attrs(m.group(1)).get("name", "")) != old:
+                continue
+            element = re.sub(r'\bname="[^"]*"', lambda _: f'name="{_attr(new)}"', m.group(0), count=1)
+            self.workbook = self.workbook[: m.start()] + element + self.workbook[m.end() :]
+            self.changed = True
+            break
+        else:
+            return
+        quoted = "'" + new.replace("'", "''") + "'!"
+        refs = [re.escape(_attr("'" + old.replace("'", "''") + "'!"))]
+        if re.fullmatch(r"[A-Za-z_][\w.]*", old):
+            refs.append(rf"(?<![\w.']){re.escape(old)}!")
+
+        def in_name(m: re.Match[str]) -> str:
+            return m.group(1) + re.sub("|".join(refs), lambda _: _attr(quoted), m.group(2)) + m.group(3)
+
+        self.workbook = re.sub(r"(<(?:\w+:)?definedName\b[^>]*>)(.*?)(</(?:\w+:)?definedName>)", in_name, self.workbook, flags=re.S)
+
+    def set_print_titles(self, name: str, rows: int) -> None:
+        """Print rows 1 to `rows` (at most the header) of sheet `name` at the top of every page:
+        the `_xlnm.Print_Titles` name of that sheet, replacing one it had."""
+        sheets = [m for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook)]
+        index = next((i for i, m in enumerate(sheets) if _unescape(_attrs(m.group(1)).get("name", "")) == name), None)
+        if index is None:
+            return
+        p = re.match(r"<(\w+:)?", sheets[index].group(0)).group(1) or ""  # type: ignore[union-attr]
+        ref = _attr("'" + name.replace("'", "''") + "'") + f"!${rows}:${rows}"
+        element = f'<{p}definedName name="_xlnm.Print_Titles" localSheetId="{index}">{ref}</{p}definedName>'
+        mine = re.compile(rf'<(?:\w+:)?definedName\b(?=[^>]*\bname="_xlnm\.Print_Titles")(?=[^>]*\blocalSheetId="{index}")[^>]*>.*?</(?:\w+:)?definedName>', re.S)
+        found = mine.search(self.workbook)
+        if found is not None:
+            if found.group(0) == element:
+                return
+            self.workbook = self.workbook[: found.start()] + element + self.workbook[found.end() :]
+        elif (close := re.search(r"</(?:\w+:)?definedNames>", self.workbook)) is not None:
+            self.workbook = self.workbook[: close.start()] + element + self.workbook[close.start() :]
+        else:
+            # in the workbook's order: after the sheets, function groups and external references
+            ends = [m for m in re.finditer(r"</(?:\w+:)?(?:sheets|functionGroups|externalReferences)>|<(?:\w+:)?functionGroups\b[^>]*/>", self.workbook)]
+            if not ends:
+                raise PackageError("workbook part has no sheets list")
+            end = ends[-1]
+            self.workbook = self.workbook[: end.end()] + f"<{p}definedNames>{element}</{p}definedNames>" + self.workbook[end.end() :]
+        self.changed = True
+
     def drop_calc_chain(self, part: str) -> None:
         self.rels = re.sub(rf'<(?:\w+:)?Relationship\b[^>]*?Type="{re.escape(CALC_CHAIN_TYPE)}"[^>]*?/>', "", self.rels)
         self.content_types = re.sub(rf'<(?:\w+:)?Override\b[^>]*?PartName="/{re.escape(part)}"[^>]*?/>', "", self.content_types)

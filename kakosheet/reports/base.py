@@ -40,6 +40,7 @@ class Report:
     order; `merge` takes in the part made of the rows after this one's; `render` makes the tab."""
 
     names: ClassVar[dict[str, str]]  # language -> tab name
+    former: ClassVar[tuple[str, ...]] = ()  # names older versions gave the tab
 
     def __init__(self, setting: Setting) -> None:
         pass
@@ -58,6 +59,13 @@ class Report:
     @classmethod
     def name(cls, lang: str) -> str:
         return cls.names.get(lang, cls.names["en"])
+
+    @classmethod
+    def known_names(cls, lang: str) -> tuple[str, ...]:
+        """The names the tab may have in a workbook in `lang`: its own first, then the other
+        languages' and the older ones (a workbook made before the tab had a name in its language)."""
+        own = cls.name(lang)
+        return (own, *dict.fromkeys(n for n in (*cls.names.values(), *cls.former) if n != own))
 
 
 def title(name: str, now: datetime, tz: tzinfo, lang: str, extra: str = "") -> str:

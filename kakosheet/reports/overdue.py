@@ -68,5 +68,4 @@ class Overdue(Report):
         return GeneratedTab(
             name=name,
             rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows],
-            widths={0: 18, 1: 28, 2: 16, 3: 16, 4: 14, 5: 18, 6: 12},
         )

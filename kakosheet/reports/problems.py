@@ -23,7 +23,7 @@ class Problems(Report):
     """Made of the findings, and of the count of the cases no rule matches (with the first few, in
     row order): a part holds that count and those few."""
 
-    names = {"en": PROBLEMS_TAB, "zh": PROBLEMS_TAB}
+    names = {"en": PROBLEMS_TAB, "zh": "问题清单"}
 
     def __init__(self, setting: Setting) -> None:
         self.no_rule = 0
@@ -42,7 +42,7 @@ class Problems(Report):
         return self
 
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
-        return problems(findings, setting, self.unmatched(setting.lang))
+        return problems(findings, setting, self.unmatched(setting.lang), self.name(setting.lang))
 
     def unmatched(self, lang: str) -> Finding | None:
         """The line counting the cases no rule matches, on the Cases tab as a whole; None when there are none."""
@@ -54,7 +54,7 @@ class Problems(Report):
         return Finding.of("no_rule_cases", tab, 0, "", n=self.no_rule, examples=", ".join(self.examples), examples_zh="、".join(self.examples))
 
 
-def problems(findings: Sequence[Finding], setting: Setting, unmatched: Finding | None = None) -> GeneratedTab:
+def problems(findings: Sequence[Finding], setting: Setting, unmatched: Finding | None = None, name: str = PROBLEMS_TAB) -> GeneratedTab:
     """Every finding with its tab, row, column and message, tab by tab in the workbook's order, and
     the line `unmatched` (the cases no rule matches) first among the Cases tab's."""
     lang = setting.lang
@@ -63,7 +63,7 @@ def problems(findings: Sequence[Finding], setting: Setting, unmatched: Finding |
     rows = [[f.tab, f.row or None, f.column or None, f.code, f.render(lang)] for f in sorted(listed, key=lambda f: (order.get(f.tab, 99), f.sort_key()))]
     count = f"{len(findings)} finding(s)." if lang == "en" else f"共 {len(findings)} 条。"
     return GeneratedTab(
-        name=PROBLEMS_TAB,
-        rows=[[title(PROBLEMS_TAB, setting.now, setting.tz, lang, count)], HEADERS[lang], *rows],
-        widths={0: 16, 2: 24, 3: 16, 4: 90},
+        name=name,
+        rows=[[title(name, setting.now, setting.tz, lang, count)], HEADERS[lang], *rows],
+        widths={4: 90},  # the message: long sentences, wrapped by nobody
     )

@@ -33,7 +33,7 @@ WORDS = {
 
 
 class Scorecard(Report):
-    names = {"en": SCORECARD_TAB, "zh": SCORECARD_TAB}
+    names = {"en": SCORECARD_TAB, "zh": "供应商评分"}
 
     def __init__(self, setting: Setting) -> None:
         self.orders = order_book(setting.tabs.get("orders"))
@@ -48,7 +48,7 @@ class Scorecard(Report):
         return self
 
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
-        return scorecard(self.tally, self.orders, setting.now, setting.tz, setting.lang, setting.tabs.get("suppliers"))
+        return scorecard(self.tally, self.orders, setting.now, setting.tz, setting.lang, setting.tabs.get("suppliers"), self.name(setting.lang))
 
 
 def wilson(cases: int, orders: int, z: float = Z95) -> tuple[float, float]:
@@ -179,6 +179,7 @@ def scorecard(
     tz: tzinfo,
     lang: str = "en",
     master: ParsedTab | None = None,
+    tab_name: str = SCORECARD_TAB,
 ) -> GeneratedTab:
     """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval,
     worst first. `counted` is the tally of the cases, `orders` the order book they were counted with."""
@@ -220,9 +221,8 @@ def scorecard(
         rows.append(row)
     summary = f"Overall rate {overall:.2%} ({total_cases}/{total_orders})." if total_orders else ""
     return GeneratedTab(
-        name=SCORECARD_TAB,
-        rows=[[title(SCORECARD_TAB, now, tz, lang, summary)], HEADERS[lang], *rows],
-        widths={1: 28, 4: 14, 7: 18, 10: 20},
+        name=tab_name,
+        rows=[[title(tab_name, now, tz, lang, summary)], HEADERS[lang], *rows],
         formats={4: "0.00%", 5: "0.00%", 6: "0.00%", 11: "0%"},
     )
 
