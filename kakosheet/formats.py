@@ -4,6 +4,7 @@ Imports nothing of kakosheet."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -42,7 +43,12 @@ def shown_width(value: Any, number_format: str | None = None) -> int:
         return len(f"{value:.2%}")
     if isinstance(value, float):
         return len(f"{value:.6g}")
-    text = str(value)
+    text = value if type(value) is str else str(value)
+    return len(text) if text.isascii() else _wide_width(text)
+
+
+@functools.lru_cache(maxsize=1 << 12)  # names and labels repeat down a column
+def _wide_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
