@@ -54,6 +54,7 @@ class CaseFacts(NamedTuple):  # a tuple: made 100k times a sync, and pickled fro
     carrier: str | None
     region: str | None
     no_rule: bool = False  # no rule matches the case (one whose fact a rule reads is unreadable aside)
+    month: str | None = None  # YYYY-MM of reported_at in the workbook's zone (see month_of)
 
 
 CaseEvent = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
@@ -299,23 +300,23 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
     since = state.since
 
     stage = cycle = contact = None
-    limits = decide.limits(status, category, priority)
-    place = (record.get("warehouse"), record.get("region"))
-    if status not in NO_CLOCK:
-        stage = _clock(ctx, limits.stage, state.clock or since, place, state.held, by_start=True)  # the cases first seen by one sync share a start
-        if status not in DONE:
-            cycle = _clock(ctx, limits.cycle, reported, place)
-            if cycle is not None and (stage is None or cycle.due < stage.due):
-                stage = cycle
+    contacts = ctx.contacts.get(case_id, ()) if ctx.contacts else ()
+    if status not in ENDED:  # closed and cancelled cases (most of a workbook) have no clock at all
+        limits = decide.limits(status, category, priority)
+        place = (record.get("warehouse"), record.get("region"))
+        if status not in NO_CLOCK:
+            stage = _clock(ctx, limits.stage, state.clock or since, place, state.held, by_start=True)  # the cases first seen by one sync share a start
+            if status not in DONE:
+                cycle = _clock(ctx, limits.cycle, reported, place)
+                if cycle is not None and (stage is None or cycle.due < stage.due):
+                    stage = cycle
+        if status not in DONE and (limits.first_contact or limits.customer_update):
+            if contacts:
+                contact = _clock(ctx, limits.customer_update, contacts[-1], place)
+            else:
+                contact = _clock(ctx, limits.first_contact, reported, place)
     flag, span = stage.flag(now) if stage is not None else (None, None)
     overdue_by = span if flag == "OVERDUE" else None
-
-    contacts = ctx.contacts.get(case_id, ()) if ctx.contacts else ()
-    if status not in DONE and (limits.first_contact or limits.customer_update):
-        if contacts:
-            contact = _clock(ctx, limits.customer_update, contacts[-1], place)
-        else:
-            contact = _clock(ctx, limits.first_contact, reported, place)
     contact_flag, contact_span = contact.flag(now) if contact is not None else (None, None)
 
     days_open = None
@@ -379,5 +380,12 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         record.get("carrier"),
         record.get("region"),
         not rule and cells["suggestion_basis"] is not None,
+        None if reported is None else month_of(reported, tz),
     )
     return CaseOutcome(cells, facts, state, events)
+
+
+def month_of(at: datetime, tz: tzinfo) -> str:
+    """The month (YYYY-MM) `at` falls in, in the workbook's zone: what the reports count cases by."""
+    local = at.astimezone(tz)
+    return f"{local.year:04d}-{local.month:02d}"

@@ -688,8 +688,11 @@ def add_working_days(cal: Calendar, start: datetime, n: int) -> datetime:
     moves on by the gap, a repeated one is the first)."""
     tl = cal._timeline
     if tl is None:
-        local = start.astimezone(cal.tz).replace(tzinfo=None)
-        return _forward_wall(cal.tz, local + n * _DAY)
+        local = start.astimezone(cal.tz)
+        moved = local + n * _DAY  # the same wall-clock time n days later, in the zone of `local`
+        if moved.utcoffset() == moved.replace(fold=1 - moved.fold).utcoffset():  # a time the clocks show once
+            return moved
+        return _forward_wall(cal.tz, local.replace(tzinfo=None) + n * _DAY)
     try:
         return _at(tl.add_days(_us(start), n), cal.tz)
     except _NoMoreHours as e:

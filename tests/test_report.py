@@ -85,7 +85,7 @@ def test_tallies_of_parts_add_up_to_the_tally_of_all() -> None:
     flags = ["OVERDUE", "DUE_SOON", "ON_TRACK", None]
     views = [
         CaseFacts(f"AS-202611-{i:05d}", i + 2, suppliers[i % 6], ["lost", "wrong_item", None][i % 3], statuses[i % 5], None,
-                  datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None, None, None)
+                  datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None, None, None, month=f"2026-{9 + i % 3:02d}")
         for i in range(60)
     ]
     orders = {supplier_key("Acme"): Orders("Acme", 100, {"2026-10"}), supplier_key("Cargo"): Orders("Cargo", 0, {"2026-09"})}

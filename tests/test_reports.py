@@ -8,7 +8,7 @@ from conftest import NOW, grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kakosheet.engine import CaseFacts
+from kakosheet.engine import CaseFacts, month_of
 from kakosheet.findings import Finding
 from kakosheet.reports import REPORTS, Setting, tab_names
 from kakosheet.schema import schemas
@@ -54,6 +54,7 @@ def cases(draw: st.DrawFn) -> list[CaseFacts]:
                 draw(st.sampled_from([None, "王芳", "Li Wei"])), None, None,
             )
         )
+        out[-1] = out[-1]._replace(month=month_of(out[-1].reported_at, UTC) if out[-1].reported_at else None)
     return out
 
 

@@ -521,3 +521,11 @@ def test_starts_with_one_opening_share_a_clock_that_flags_as_each_would_alone() 
     assert alone[0].flag(datetime(2026, 11, 17, 16, 0, tzinfo=SH)) == ("DUE_SOON", timedelta(hours=2))  # a quarter of 2 x 8h left
     # a start inside working hours is its own opening: a clock of its own
     assert shared.clock(limit, (None, None), datetime(2026, 11, 16, 9, 30, tzinfo=SH)) is not got[0]
+
+
+def test_an_ended_case_is_one_no_clock_and_no_cycle_reach() -> None:
+    """The engine skips the time limits of closed and cancelled cases altogether: that is only
+    right while no clock, whole-cycle or customer limit runs for them."""
+    from kakosheet.stages import DONE, ENDED, NO_CLOCK
+
+    assert ENDED <= NO_CLOCK and ENDED <= DONE

@@ -147,8 +147,7 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> 
         s = suppliers.get(key)
         if s is None:
             s = suppliers[key] = SupplierCases()
-        local = case.reported_at.astimezone(tz) if case.reported_at else None
-        month = f"{local.year:04d}-{local.month:02d}" if local else None
+        month = case.month
         o = orders.get(key)
         if o is not None and o.orders and month not in o.months:
             s.outside += 1
