@@ -56,11 +56,12 @@ class GeneratedTab:
     header_row: int = 2  # 1-based row that gets the header style and freeze; 0 for none
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width
     formats: dict[int, str] = field(default_factory=dict)  # 0-based column -> number format of its data
+    format_rows: int | None = None  # how many rows below the header the formats apply to (None: all; a second table may follow)
     replaces: str | None = None  # the tab's name in the workbook when it is another (the other language's, an older one): renamed in place
 
     def column_widths(self) -> dict[int, float]:
         """Every column's width: the given ones, the others fitted to what they show."""
-        return fitted_widths(self.rows, self.header_row or 1, self.widths, self.formats)
+        return fitted_widths(self.rows, self.header_row or 1, self.widths, self.formats, self.format_rows)
 
     @property
     def printable(self) -> bool:

@@ -39,7 +39,9 @@ def test_a_chinese_workbook_of_the_previous_release_gets_its_tabs_renamed_where_
     before = openpyxl.load_workbook(path).sheetnames
     summary = sync(XlsxBackend(path), datetime(2026, 11, 24, 15, 0, tzinfo=SH))
     after = openpyxl.load_workbook(path)
-    assert after.sheetnames == [OLD_ZH.get(n, n) for n in before]  # same places, no English copy left, none added
+    renamed = [OLD_ZH.get(n, n) for n in before]
+    assert after.sheetnames[: len(before)] == renamed  # same places, no English copy left
+    assert set(after.sheetnames[len(before) :]) == set(tab_names("zh")) - set(renamed)  # only the tabs that release did not have are added
     assert after["供应商评分"]["A1"].value.startswith("供应商评分 — 由 kakosheet 生成于")
     assert after["供应商评分"]["B2"].value == "供应商"
     assert after["问题清单"]["A1"].value.startswith("问题清单 — ")
@@ -103,7 +105,7 @@ def test_a_google_sheet_of_the_previous_release_gets_its_tabs_renamed_in_place(f
     ids = {old: ss.sheet_by_title(old).sheet_id for old in OLD_ZH}
     before = fake.sheet_titles(sid)
     sync(GSheetsBackend(f"gsheets://{sid}"), NOW)
-    assert fake.sheet_titles(sid) == [OLD_ZH.get(n, n) for n in before]
+    assert fake.sheet_titles(sid)[: len(before)] == [OLD_ZH.get(n, n) for n in before]
     ss = fake._ss(sid)
     assert {old: ss.sheet_by_title(new).sheet_id for old, new in OLD_ZH.items()} == ids  # the same sheets, renamed
     assert fake.values(sid, "供应商评分")[0][0].startswith("供应商评分 — ")

@@ -622,13 +622,14 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
         parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(widths.items())) + "</cols>")
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
+    last_formatted = len(tab.rows) if tab.format_rows is None else tab.header_row + tab.format_rows
     special = _SPECIAL.search
     for r, row in enumerate(tab.rows, start=1):
         cells = []
         for c, value in enumerate(row):
             if value is None:
                 continue
-            style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if r > tab.header_row else None
+            style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if tab.header_row < r <= last_formatted else None
             if style is None and type(value) is str and value and special(value) is None:  # most cells: plain text
                 cells.append(f'<c r="{letters[c]}{r}" t="inlineStr"><is><t>{value}</t></is></c>')
                 continue

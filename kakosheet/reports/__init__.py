@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from .base import Report, Setting, title
 from .overdue import Overdue
+from .problem_types import ProblemTypes
 from .problems import Problems
 from .scorecard import Scorecard
 
-REPORTS: tuple[type[Report], ...] = (Scorecard, Overdue, Problems)
+REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, Overdue, Problems)
 
 
 def tab_names(lang: str) -> tuple[str, ...]:

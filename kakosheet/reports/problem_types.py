@@ -1,0 +1,123 @@
+"""Problem Types: what goes wrong, most often first. Per problem type, its cases, its share and the
+cumulative share (Pareto order: the few types that make most of the cases come first), then the
+same counts per month for the last twelve months, empty months as zero. Cancelled cases are left
+out, as in the scorecard; a case with no problem type is counted as such."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from ..engine import CaseFacts
+from ..findings import Finding
+from ..patch import GeneratedTab
+from ..schema import choice_sets, label
+from ..stages import CANCELLED
+from .base import Report, Setting, title
+
+MONTHS = 12
+NO_TYPE = ""  # the key a case without a problem type is counted under
+HEADERS = {
+    "en": ["Problem type", "Cases", "Share", "Cumulative share"],
+    "zh": ["问题类型", "售后单数", "占比", "累计占比"],
+}
+WORDS = {
+    "en": {
+        "summary": "{n} case(s), cancelled ones aside; most frequent first.",
+        "none": "No cases yet.",
+        "no_type": "(no problem type)",
+        "by_month": "Cases per month, last {m} months",
+        "month": "Month",
+        "total": "Total",
+    },
+    "zh": {
+        "summary": "共 {n} 单（不含已取消），按数量从多到少。",
+        "none": "还没有售后单。",
+        "no_type": "（未填问题类型）",
+        "by_month": "最近 {m} 个月每月售后单数",
+        "month": "月份",
+        "total": "合计",
+    },
+}
+
+
+def last_months(now: datetime, tz: tzinfo, n: int = MONTHS) -> list[str]:
+    """The `n` months up to and including the month of `now`, oldest first (YYYY-MM)."""
+    local = now.astimezone(tz)
+    year, month = local.year, local.month
+    out = []
+    for _ in range(n):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+class ProblemTypes(Report):
+    """A part counts its cases per problem type, and per month and problem type."""
+
+    names = {"en": "Problem Types", "zh": "问题类型分布"}
+
+    def __init__(self, setting: Setting) -> None:
+        self.counts: Counter[str] = Counter()
+        self.monthly: Counter[tuple[str, str]] = Counter()  # (YYYY-MM, problem type) -> cases
+
+    def add(self, cases: Iterable[CaseFacts]) -> None:
+        counts, monthly = self.counts, self.monthly
+        for c in cases:
+            if c.status == CANCELLED:
+                continue
+            kind = c.category or NO_TYPE
+            counts[kind] += 1
+            if c.month is not None:
+                monthly[c.month, kind] += 1
+
+    def merge(self, later: ProblemTypes) -> ProblemTypes:
+        self.counts.update(later.counts)
+        self.monthly.update(later.monthly)
+        return self
+
+    def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
+        lang = setting.lang
+        name, words = self.name(lang), WORDS[lang]
+        kinds = pareto(self.counts)
+        total = sum(self.counts.values())
+
+        def shown(kind: str) -> str:
+            return words["no_type"] if kind == NO_TYPE else label("category", kind, lang) or kind
+
+        rows: list[list[Any]] = []
+        running = 0
+        for kind in kinds:
+            n = self.counts[kind]
+            running += n
+            rows.append([shown(kind), n, round(n / total, 6), round(running / total, 6)])
+        months = last_months(setting.now, setting.tz)
+        # every problem type seen, in the order above, then those of the list not seen (as zero)
+        columns = kinds + [k for k in _category_keys() if k not in self.counts]
+        block: list[list[Any]] = [
+            [words["by_month"].format(m=MONTHS)],
+            [words["month"], *(shown(k) for k in columns), words["total"]],
+        ]
+        for m in months:
+            counts = [self.monthly.get((m, k), 0) for k in columns]
+            block.append([m, *counts, sum(counts)])
+        summary = words["summary"].format(n=total) if total else words["none"]
+        return GeneratedTab(
+            name=name,
+            rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows, [], *block],
+            formats={2: "0.00%", 3: "0.00%"},
+            format_rows=len(rows),
+        )
+
+
+def pareto(counts: Counter[str]) -> list[str]:
+    """The problem types counted, most cases first; a tie in the order of the choice list (the
+    cases without a type last)."""
+    order = {k: i for i, k in enumerate(_category_keys())}
+    return sorted(counts, key=lambda k: (-counts[k], k == NO_TYPE, order.get(k, len(order)), k))
+
+
+def _category_keys() -> list[str]:
+    return [c.key for c in choice_sets()["category"]]
