@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,8 +37,16 @@ def test_lists_every_overdue_case_longest_first_as_the_cases_tab_flags_them() ->
         key=lambda t: (-t[0], t[2]),
     )
     rows = book.grid("Overdue")
-    assert rows[1] == HEADER
+    assert rows[1] == [*HEADER, None, "Owner", "Overdue cases", None, "Supplier", "Overdue cases"]
     assert [(r[0], r[7]) for r in rows[2:]] == [(i, row) for _, i, row in expected]
+    # beside the list: overdue cases per owner and per supplier, most first, counted here from the list itself
+    owners = Counter(r[4] or "(no owner)" for r in rows[2:])
+    suppliers = Counter(" ".join(r[1].casefold().split()) for r in rows[2:])
+    side_owners = [(r[9], r[10]) for r in rows[2:] if len(r) > 9 and r[9] is not None]
+    side_suppliers = [(r[12], r[13]) for r in rows[2:] if len(r) > 12 and r[12] is not None]
+    assert side_owners == sorted(owners.items(), key=lambda kv: (-kv[1], kv[0])) == [("(no owner)", 2), ("王芳", 1)]
+    assert sorted((" ".join(n.casefold().split()), c) for n, c in side_suppliers) == sorted(suppliers.items())
+    assert side_suppliers[0] == ("Acme", 2)
     assert len(expected) == 3 and "3 overdue case(s)" in rows[0][0]
     by_id = {r[0]: r for r in rows[2:]}
     second = by_id[ids[1]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from operator import itemgetter
@@ -13,15 +14,33 @@ from ..flags import span_text
 from ..patch import GeneratedTab
 from ..schema import label
 from .base import Report, Setting, title
+from .scorecard import supplier_key
 
 HEADERS = {
     "en": ["Case ID", "Supplier", "Problem type", "Status", "Owner", "Stage due at", "Overdue by", "Row in Cases"],
     "zh": ["售后单号", "供应商", "问题类型", "状态", "负责人", "本阶段截止", "已超时", "售后单行号"],
 }
 WORDS = {
-    "en": {"count": "{n} overdue case(s), longest overdue first.", "none": "Nothing is overdue."},
-    "zh": {"count": "共 {n} 单超时，超时最久的在前。", "none": "没有超时的售后单。"},
+    "en": {
+        "count": "{n} overdue case(s), longest overdue first; per owner and per supplier on the right.",
+        "none": "Nothing is overdue.",
+        "owner": "Owner",
+        "supplier": "Supplier",
+        "cases": "Overdue cases",
+        "nobody": "(no owner)",
+        "no_supplier": "(no supplier)",
+    },
+    "zh": {
+        "count": "共 {n} 单超时，超时最久的在前；右侧为各负责人、各供应商的超时单数。",
+        "none": "没有超时的售后单。",
+        "owner": "负责人",
+        "supplier": "供应商",
+        "cases": "超时单数",
+        "nobody": "（无负责人）",
+        "no_supplier": "（无供应商）",
+    },
 }
+SIDE = len(HEADERS["en"]) + 1  # the per-owner and per-supplier counts start here, after a blank column
 
 
 class Overdue(Report):
@@ -65,7 +84,32 @@ class Overdue(Report):
         words = WORDS[lang]
         rows = [row for _, row in sorted(self.rows, key=itemgetter(0))]
         summary = words["count"].format(n=len(rows)) if rows else words["none"]
+        header = list(HEADERS[lang])
+        if rows:  # who has the most to catch up on: beside the list, so that its header stays the tab's header
+            owners = _most_first(Counter(r[4] or words["nobody"] for r in rows))
+            suppliers = _suppliers(rows, words["no_supplier"])
+            header += [None, words["owner"], words["cases"], None, words["supplier"], words["cases"]]
+            for i, row in enumerate(rows):
+                side = [*(owners[i] if i < len(owners) else (None, None)), None, *(suppliers[i] if i < len(suppliers) else (None, None))]
+                if any(v is not None for v in side):
+                    rows[i] = [*row, None, *side]
         return GeneratedTab(
             name=name,
-            rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows],
+            rows=[[title(name, setting.now, setting.tz, lang, summary)], header, *rows],
         )
+
+
+def _most_first(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _suppliers(rows: list[list[Any]], none: str) -> list[tuple[str, int]]:
+    """Overdue cases per supplier, names compared as the scorecard compares them, each shown as most often typed."""
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
+    for r in rows:
+        key = supplier_key(r[1]) if r[1] else ""
+        counts[key] += 1
+        spellings.setdefault(key, Counter())[r[1] or none] += 1
+    shown = {k: v.most_common(1)[0][0] for k, v in spellings.items()}
+    return sorted(((shown[k], n) for k, n in counts.items()), key=lambda kv: (-kv[1], kv[0]))
