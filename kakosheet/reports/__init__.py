@@ -5,12 +5,13 @@ is a new module and a line here."""
 from __future__ import annotations
 
 from .base import Report, Setting, title
+from .carriers import CarriersRegions
 from .overdue import Overdue
 from .problem_types import ProblemTypes
 from .problems import Problems
 from .scorecard import Scorecard
 
-REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, Overdue, Problems)
+REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, CarriersRegions, Overdue, Problems)
 
 
 def tab_names(lang: str) -> tuple[str, ...]:
