@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sheets_fake import FakeSheets, make_service_account_info
 
 from kakosheet import sample, template
 from kakosheet.backends.memory import MemoryBackend
@@ -14,6 +17,22 @@ from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.schema import schemas
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+SERVICE_EMAIL = "kakosheet-test@fake-project.iam.gserviceaccount.com"  # the service account the `fake` fixture's key is for
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheets]:
+    """The fake Sheets API on loopback, with a service-account key for it and the endpoint set, so
+    that the real gspread and google-auth path talks to it; it must see no server error."""
+    from kakosheet.backends.gsheets_transport import ENDPOINT_ENV
+
+    with FakeSheets() as f:
+        key = tmp_path / "key.json"
+        key.write_text(json.dumps(make_service_account_info(f, SERVICE_EMAIL)))
+        monkeypatch.setenv(ENDPOINT_ENV, f.url)
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+        yield f
+        assert f.server_errors == []
 
 
 def case(**values: Any) -> dict[str, Any]:

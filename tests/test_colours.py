@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from sheets_fake import FakeSheets, make_service_account_info
+from sheets_fake import FakeSheets
 
 from kakosheet import template
 from kakosheet.backends.gsheets import GSheetsBackend
-from kakosheet.backends.gsheets_transport import ENDPOINT_ENV
 from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.flags import COLOURS, WORDS
 from kakosheet.formats import column_letter
@@ -66,15 +63,6 @@ def test_the_sync_keeps_the_colour_rules(tmp_path: Path) -> None:
     assert xlsx_rules(path, "售后单") == before != {}
 
 
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheets]:
-    with FakeSheets() as f:
-        key = tmp_path / "key.json"
-        key.write_text(json.dumps(make_service_account_info(f, "kakosheet-test@fake-project.iam.gserviceaccount.com")))
-        monkeypatch.setenv(ENDPOINT_ENV, f.url)
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-        yield f
-        assert f.server_errors == []
 
 
 def sheets_rules(fake: FakeSheets, sid: str, title: str) -> list[dict[str, Any]]:

@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW, write_book
+from conftest import NOW, SERVICE_EMAIL, write_book
 from sheets_fake import FakeSheets, make_service_account_info
 
 from kakosheet import sample, template
 from kakosheet.backends.gsheets import GSheetsBackend
-from kakosheet.backends.gsheets_transport import ENDPOINT_ENV
 from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.sync import sync
 from kakosheet.table import canonical
 from kakosheet.template import SCORECARD_TAB as SCORECARD
 
-EMAIL = "kakosheet-test@fake-project.iam.gserviceaccount.com"
+EMAIL = SERVICE_EMAIL
 
 
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheets]:
-    with FakeSheets() as f:
-        key = tmp_path / "key.json"
-        key.write_text(json.dumps(make_service_account_info(f, EMAIL)))
-        monkeypatch.setenv(ENDPOINT_ENV, f.url)
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-        yield f
-        assert f.server_errors == []
 
 
 def new_sheet(fake: FakeSheets, cases: int, seed: int = 3) -> str:

@@ -3,20 +3,17 @@ English is renamed where it stands, in an xlsx workbook and in a Google Sheet.""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
-import pytest
 from conftest import NOW
-from sheets_fake import FakeSheets, make_service_account_info
+from sheets_fake import FakeSheets
 
 from kakosheet import sample, template
 from kakosheet.backends.gsheets import GSheetsBackend
-from kakosheet.backends.gsheets_transport import ENDPOINT_ENV
 from kakosheet.backends.xlsx import XlsxBackend
 from kakosheet.reports import REPORTS, tab_names
 from kakosheet.sync import sync
@@ -85,15 +82,6 @@ def test_a_renamed_tab_takes_its_print_titles_and_named_ranges_along(tmp_path: P
     assert wb["供应商评分"].print_title_rows == "$2:$2"
 
 
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    with FakeSheets() as f:
-        key = tmp_path / "key.json"
-        key.write_text(json.dumps(make_service_account_info(f, "kakosheet@example.iam.gserviceaccount.com")))
-        monkeypatch.setenv(ENDPOINT_ENV, f.url)
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-        yield f
-        assert f.server_errors == []
 
 
 def test_a_google_sheet_of_the_previous_release_gets_its_tabs_renamed_in_place(fake: FakeSheets) -> None:
