@@ -277,31 +277,34 @@ class Structure:
         self.changed = True
         return rid
 
+    def _sheet(self, name: str) -> tuple[int, re.Match[str]] | None:
+        """The position (0-based, as localSheetId counts) and element of sheet `name` in the sheets list."""
+        for i, m in enumerate(re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook)):
+            if _unescape(_attrs(m.group(1)).get("name", "")) == name:
+                return i, m
+        return None
+
+    def _replace(self, m: re.Match[str], element: str) -> None:
+        if element != m.group(0):
+            self.workbook = self.workbook[: m.start()] + element + self.workbook[m.end() :]
+            self.changed = True
+
     def set_hidden(self, name: str, hidden: bool) -> None:
-        for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook):
-            attrs = _attrs(m.group(1))
-            if _unescape(attrs.get("name", "")) != name:
-                continue
-            element = m.group(0)
-            stripped = re.sub(r'\s+state="[^"]*"', "", element)
-            new = re.sub(r"^(<(?:\w+:)?sheet)\b", r'\1 state="hidden"', stripped) if hidden else stripped
-            if new != element:
-                self.workbook = self.workbook[: m.start()] + new + self.workbook[m.end() :]
-                self.changed = True
+        found = self._sheet(name)
+        if found is None:
             return
+        m = found[1]
+        stripped = re.sub(r'\s+state="[^"]*"', "", m.group(0))
+        self._replace(m, re.sub(r"^(<(?:\w+:)?sheet)\b", r'\1 state="hidden"', stripped) if hidden else stripped)
 
     def rename_sheet(self, old: str, new: str) -> None:
         """Give sheet `old` the name `new`, in the sheets list and in the defined names that refer
         to it (print titles, print areas, a user's named ranges)."""
-        for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook):
-            if _unescape(_attrs(m.group(1)).get("name", "")) != old:
-                continue
-            element = re.sub(r'\bname="[^"]*"', lambda _: f'name="{_attr(new)}"', m.group(0), count=1)
-            self.workbook = self.workbook[: m.start()] + element + self.workbook[m.end() :]
-            self.changed = True
-            break
-        else:
+        found = self._sheet(old)
+        if found is None:
             return
+        m = found[1]
+        self._replace(m, re.sub(r'\bname="[^"]*"', lambda _: f'name="{_attr(new)}"', m.group(0), count=1))
         quoted = "'" + new.replace("'", "''") + "'!"
         refs = [re.escape(_attr("'" + old.replace("'", "''") + "'!"))]
         if re.fullmatch(r"[A-Za-z_][\w.]*", old):
@@ -315,20 +318,19 @@ class Structure:
     def set_print_titles(self, name: str, rows: int) -> None:
         """Print rows 1 to `rows` (at most the header) of sheet `name` at the top of every page:
         the `_xlnm.Print_Titles` name of that sheet, replacing one it had."""
-        sheets = [m for m in re.finditer(r"<(?:\w+:)?sheet\b([^>]*?)/?>", self.workbook)]
-        index = next((i for i, m in enumerate(sheets) if _unescape(_attrs(m.group(1)).get("name", "")) == name), None)
-        if index is None:
+        found = self._sheet(name)
+        if found is None:
             return
-        p = re.match(r"<(\w+:)?", sheets[index].group(0)).group(1) or ""  # type: ignore[union-attr]
+        index, m = found
+        p = re.match(r"<(\w+:)?", m.group(0)).group(1) or ""  # type: ignore[union-attr]
         ref = _attr("'" + name.replace("'", "''") + "'") + f"!${rows}:${rows}"
         element = f'<{p}definedName name="_xlnm.Print_Titles" localSheetId="{index}">{ref}</{p}definedName>'
         mine = re.compile(rf'<(?:\w+:)?definedName\b(?=[^>]*\bname="_xlnm\.Print_Titles")(?=[^>]*\blocalSheetId="{index}")[^>]*>.*?</(?:\w+:)?definedName>', re.S)
-        found = mine.search(self.workbook)
-        if found is not None:
-            if found.group(0) == element:
-                return
-            self.workbook = self.workbook[: found.start()] + element + self.workbook[found.end() :]
-        elif (close := re.search(r"</(?:\w+:)?definedNames>", self.workbook)) is not None:
+        kept = mine.search(self.workbook)
+        if kept is not None:
+            self._replace(kept, element)
+            return
+        if (close := re.search(r"</(?:\w+:)?definedNames>", self.workbook)) is not None:
             self.workbook = self.workbook[: close.start()] + element + self.workbook[close.start() :]
         else:
             # in the workbook's order: after the sheets, function groups and external references
