@@ -194,14 +194,15 @@ def _print_summary(summary: SyncSummary) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--id-prefix", default=None, help="Prefix of new case IDs (default: the workbook's, set by init).")
 @click.option("--tz", "timezone", default=None, help="Change the workbook's time zone (IANA name); stored in the workbook.")
+@click.option("--min-orders", type=click.IntRange(min=0), default=None, help="Orders a supplier needs before the scorecard calls its rate above or below average (default 30); stored in the workbook.")
 @click.option("--backups", type=click.IntRange(min=0), default=3, show_default=True, help="How many previous versions to keep in .kakosheet-backups/ next to BOOK (0: none).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60, show_default=True, help="Seconds to wait for another sync of BOOK to finish.")
 @click.option("--ignore-open", is_flag=True, help="Write even when Excel, WPS or LibreOffice lock files say BOOK is open.")
 @CREDENTIALS_OPTION
 @DEADLINE_OPTION
 def sync_command(
-    book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None, backups: int, lock_timeout: float, ignore_open: bool,
-    credentials: str | None, deadline: float,
+    book: str, now: str | None, dry_run: bool, id_prefix: str | None, timezone: str | None, min_orders: int | None, backups: int, lock_timeout: float,
+    ignore_open: bool, credentials: str | None, deadline: float,
 ) -> None:
     """Validate BOOK (a .xlsx/.xlsm file or gsheets://ID), assign case IDs, flag overdue stages and rebuild the summary tabs.
 
@@ -213,7 +214,7 @@ def sync_command(
     backend = open_backend(
         book, backups=backups, lock_timeout=lock_timeout, ignore_office_locks=ignore_open, credentials=credentials, deadline=deadline
     )
-    summary = _run_sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=step)
+    summary = _run_sync(backend, _now(now), dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, min_orders=min_orders, progress=step)
     _print_summary(summary)
     if dry_run:
         for line in summary.changes[:MAX_CHANGE_LINES]:

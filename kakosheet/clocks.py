@@ -93,6 +93,7 @@ class Calendars:
     _clocks: dict[tuple[Any, ...], Clock | None] = field(default_factory=dict, repr=False)  # by limit, place, start, time on hold
     _opened: dict[tuple[int, int, int], Clock] = field(default_factory=dict, repr=False)  # by limit, calendar, opening
     _traits: dict[int, tuple[bool, int]] = field(default_factory=dict, repr=False)  # by id of a calendar held here
+    _least: dict[tuple[int, int], timedelta] = field(default_factory=dict, repr=False)  # by limit, calendar: least_span
 
     @functools.cached_property
     def round_the_clock(self) -> workcal.Calendar:
@@ -125,6 +126,20 @@ class Calendars:
         found = self._clocks[key] = self._clock(limit, self._calendar(limit, place), start, held)
         return found
 
+    def within(self, limit: Limit, place: tuple[Any, Any], start: datetime, end: datetime) -> bool | None:
+        """Whether what started at `start` and ended at `end` kept to `limit` (None when the
+        calendar can't be worked out that far). Most cases end well before the least their limit
+        can last, which needs no calendar: the due time is worked out for the others only."""
+        cal = self._calendar(limit, place)
+        key = (id(limit), id(cal))
+        least = self._least.get(key)
+        if least is None:
+            least = self._least[key] = least_span(limit.limit, self._traits_of(cal))
+        if end - start <= least:
+            return True
+        clock = self._clock(limit, cal, start, ())
+        return None if clock is None else end <= clock.due
+
     def _calendar(self, limit: Limit, place: tuple[Any, Any]) -> workcal.Calendar:
         pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)
@@ -132,10 +147,14 @@ class Calendars:
             cal = self._picked[pick] = self.for_case(limit.calendar, *place)
         return cal
 
-    def _clock(self, limit: Limit, cal: workcal.Calendar, start: datetime, held: Held) -> Clock | None:
+    def _traits_of(self, cal: workcal.Calendar) -> tuple[bool, int]:
         traits = self._traits.get(id(cal))
         if traits is None:
             traits = self._traits[id(cal)] = calendar_traits(cal)
+        return traits
+
+    def _clock(self, limit: Limit, cal: workcal.Calendar, start: datetime, held: Held) -> Clock | None:
+        traits = self._traits_of(cal)
         try:
             if held or limit.limit.span or traits[0]:
                 return Clock(cal, start, due(cal, start, limit.limit, held, traits), limit, traits[0], bool(held))
@@ -354,6 +373,17 @@ def due(cal: workcal.Calendar, start: datetime, limit: Duration, held: Held = ()
         if on_hold > timedelta(0):
             at = workcal.add_working(cal, at, on_hold)
     return at
+
+
+def least_span(limit: Duration, traits: tuple[bool, int]) -> timedelta:
+    """The least real time `limit` can last from any start on a calendar with `traits`: working
+    time passes no faster than real time, and N working days end on the N-th date after the start
+    at the earliest, less a daylight-saving change (at most an hour; two to be safe)."""
+    if limit.span:
+        return limit.span
+    round_the_clock, per_week = traits
+    days = limit.days or limit.business_days or limit.weeks * (7 if round_the_clock else per_week)
+    return max(timedelta(0), timedelta(days=days) - timedelta(hours=2))
 
 
 def calendar_traits(cal: workcal.Calendar) -> tuple[bool, int]:

@@ -18,7 +18,7 @@ from .flags import flag_text
 from .ids import IdFacts, assign_ids
 from .nextstep import Next, next_action
 from .schema import label, norm_label
-from .stages import DONE, ENDED, NO_CLOCK
+from .stages import DONE, ENDED, NO_CLOCK, RESOLVED
 from .state import CaseState, State
 from .template import default_rules
 from .validate import ParsedTab
@@ -55,6 +55,14 @@ class CaseFacts(NamedTuple):  # a tuple: made 100k times a sync, and pickled fro
     region: str | None
     no_rule: bool = False  # no rule matches the case (one whose fact a rule reads is unreadable aside)
     month: str | None = None  # YYYY-MM of reported_at in the workbook's zone (see month_of)
+    closed_at: datetime | None = None  # when a completed or closed case got there, where known (see evaluate)
+    within_cycle: bool | None = None  # a completed or closed case: whether it got there by its whole cycle's due time
+    claim: float | None = None
+    currency: str | None = None
+    product_category: str | None = None
+    suggested: str | None = None  # the party the first matching rule suggests
+    rule: int | None = None  # that rule's index in the rules in force
+    confirmed: str | None = None  # the party the person put in Responsible party
 
 
 CaseEvent = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
@@ -111,6 +119,7 @@ class Context:
     clocks: clocks.Calendars
     contacts: dict[str, tuple[datetime, ...]]  # case ID -> times of its contacts with the customer, in order
     reship_tab: reships.Reshipments = reships.Reshipments()  # the Reshipments tab settled: IDs, states, flags
+    seen_resolved: frozenset[str] = frozenset()  # the cases the audit log shows moving to completed or closed
 
     @property
     def reships(self) -> dict[str, reships.CaseReships]:
@@ -142,6 +151,7 @@ def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None)
         cals,
         _contacts(inputs.tabs.get("communications"), known),
         reship_tab,
+        history.seen_resolving(state.log),
     )
 
 
@@ -315,6 +325,12 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
                 contact = _clock(ctx, limits.customer_update, contacts[-1], place)
             else:
                 contact = _clock(ctx, limits.first_contact, reported, place)
+    closed_at = within = None
+    if status in RESOLVED and (events or since == changed_at or case_id in ctx.seen_resolved):  # when it got there is known
+        closed_at = since
+        cycle_limit = decide.limit("cycle", category, priority)
+        if cycle_limit is not None and reported is not None:
+            within = ctx.clocks.within(cycle_limit, (record.get("warehouse"), record.get("region")), reported, since)
     flag, span = stage.flag(now) if stage is not None else (None, None)
     overdue_by = span if flag == "OVERDUE" else None
     contact_flag, contact_span = contact.flag(now) if contact is not None else (None, None)
@@ -381,6 +397,14 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         record.get("region"),
         not rule and cells["suggestion_basis"] is not None,
         None if reported is None else month_of(reported, tz),
+        closed_at,
+        within,
+        record.get("claim_amount"),
+        record.get("currency"),
+        record.get("product_category"),
+        rule["party"] if rule else None,
+        rule["index"] if rule else None,
+        record.get("responsible_party"),
     )
     return CaseOutcome(cells, facts, state, events)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -52,17 +52,17 @@ def _wide_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def fitted_widths(rows: Sequence[Sequence[Any]], first_row: int, given: Mapping[int, float], formats: Mapping[int, str], formatted: int | None = None) -> dict[int, float]:
+def fitted_widths(rows: Sequence[Sequence[Any]], first_row: int, given: Mapping[int, float], formats: Callable[[int], Mapping[int, str]]) -> dict[int, float]:
     """A width for every column of `rows` that fits what it shows from row `first_row` (1-based:
     the header row, so that a long title line does not widen its column), between MIN_WIDTH and
-    MAX_WIDTH, plus a little room; the `given` widths are kept as they are. `formats` (by column)
-    apply to the `formatted` rows after `first_row` (None: all)."""
+    MAX_WIDTH, plus a little room; the `given` widths are kept as they are. `formats(r)` are the
+    number formats (by column) of row r's cells."""
     widest: dict[int, int] = {}
-    last = len(rows) if formatted is None else first_row + formatted
     for r, row in enumerate(rows[max(first_row, 1) - 1 :], start=max(first_row, 1)):
+        shown = formats(r)
         for c, value in enumerate(row):
             if value is not None and c not in given:
-                w = shown_width(value, formats.get(c) if first_row < r <= last else None)
+                w = shown_width(value, shown.get(c))
                 if w > widest.get(c, 0):
                     widest[c] = w
     out = {c: float(min(MAX_WIDTH, max(MIN_WIDTH, w)) + 2) for c, w in widest.items()}

@@ -11,18 +11,22 @@ case's time on hold is added to its due time; another stage starts afresh. Pure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from .catalogue import Ref
 from .schema import label
+from .stages import RESOLVED
 from .state import CaseState
+from .state import Event as LogEvent
 
 STAGES = ("reported", "responsibility_confirmed", "plan_agreed", "in_progress", "completed", "closed")
 ON_HOLD = "on_hold"
 REOPENED_FROM = frozenset({"completed", "closed", "cancelled"})
 NOTE_DAYS = 7  # how long a note on a skipped or backward move stays on the row
 _ORDER = {s: i for i, s in enumerate(STAGES)}
+MOVES = frozenset({"status_changed", "reopened"})  # the audit log's events of a status change
 
 Event = tuple[datetime, str, str, str]  # at, case ID, what happened, detail (engine.CaseEvent)
 
@@ -69,6 +73,26 @@ def move(case_id: str, prior: CaseState | None, status: str, changed_at: datetim
     else:
         state = CaseState(status, at, note, until)
     return Move(state, events)
+
+
+def seen_resolving(log: Iterable[LogEvent]) -> frozenset[str]:
+    """The cases the audit log shows moving to completed or closed: for them, and for those whose
+    row says when it happened, when a resolved case got there is known (a case first seen
+    resolved, with a blank Status changed at, got there some time before that sync)."""
+    return frozenset(e.case_id for e in log if e.event in MOVES and (m := parse_move(e.detail)) is not None and m[1] in RESOLVED)
+
+
+def parse_move(detail: str) -> tuple[str, str, datetime] | None:
+    """From, to and when of a status change's detail in the audit log ("FROM -> TO WHEN"); None
+    for a detail that says otherwise."""
+    parts = detail.split(" ")
+    if len(parts) != 4 or parts[1] != "->":
+        return None
+    try:
+        at = datetime.fromisoformat(parts[3])
+    except ValueError:
+        return None
+    return (parts[0], parts[2], at) if at.tzinfo is not None else None
 
 
 def first_since(status: str, reported: datetime | None, now: datetime) -> datetime:

@@ -10,6 +10,7 @@ label too, so a column inserted meanwhile shifts nothing onto a purchaser's cell
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -58,15 +59,42 @@ class GeneratedTab:
     formats: dict[int, str] = field(default_factory=dict)  # 0-based column -> number format of its data
     format_rows: int | None = None  # how many rows below the header the formats apply to (None: all; a second table may follow)
     replaces: str | None = None  # the tab's name in the workbook when it is another (the other language's, an older one): renamed in place
+    sections: tuple[Section, ...] = ()  # the tables below the first one, each with its own header and formats
 
     def column_widths(self) -> dict[int, float]:
         """Every column's width: the given ones, the others fitted to what they show."""
-        return fitted_widths(self.rows, self.header_row or 1, self.widths, self.formats, self.format_rows)
+        return fitted_widths(self.rows, self.header_row or 1, self.widths, self.row_formats)
+
+    def row_formats(self, row: int) -> Mapping[int, str]:
+        """The number formats (by 0-based column) of the cells of 1-based `row`."""
+        if self.header_row and self.header_row < row <= (len(self.rows) if self.format_rows is None else self.header_row + self.format_rows):
+            return self.formats
+        for s in self.sections:
+            if s.header_row < row <= s.header_row + s.rows:
+                return s.formats
+        return _NO_FORMATS
+
+    def header_rows(self) -> frozenset[int]:
+        """The 1-based rows styled as a header: the tab's and its sections'."""
+        return frozenset([self.header_row] if self.header_row else []) | {s.header_row for s in self.sections}
 
     @property
     def printable(self) -> bool:
         """Whether the tab is set up for printing: landscape, one page wide, its header on every page."""
         return not self.hidden and self.header_row > 0
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table of a generated tab below its first one: its 1-based header row, how many rows
+    follow it, and their number formats by 0-based column."""
+
+    header_row: int
+    rows: int
+    formats: Mapping[int, str] = field(default_factory=dict)
+
+
+_NO_FORMATS: Mapping[int, str] = {}
 
 
 @dataclass

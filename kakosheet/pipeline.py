@@ -93,7 +93,7 @@ class CasesPart:
 
 def setting(inputs: engine.Inputs) -> Setting:
     """What the reports read besides the cases."""
-    return Setting(inputs.tabs, inputs.now, inputs.tz, inputs.lang)
+    return Setting(inputs.tabs, inputs.now, inputs.tz, inputs.lang, inputs.state.settings)
 
 
 def _start_reports(inputs: engine.Inputs) -> list[Report]:

@@ -123,6 +123,7 @@ def sync(
     dry_run: bool = False,
     id_prefix: str | None = None,
     timezone: str | None = None,
+    min_orders: int | None = None,
     progress: Progress | None = None,
     execution: Execution | None = None,
 ) -> SyncSummary:
@@ -130,8 +131,10 @@ def sync(
 
     Holds the backend's lock throughout. When someone saves the workbook between the read and
     the write, the sync plans again from a new read, up to MAX_ATTEMPTS times. `execution` says
-    how a large Cases tab is worked through (default: in two processes from 20,000 records)."""
-    return Sync(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, progress=progress, execution=execution).run()
+    how a large Cases tab is worked through (default: in two processes from 20,000 records).
+    `timezone` and `min_orders` (the orders a supplier needs for a scorecard verdict) are kept in
+    the workbook for later syncs."""
+    return Sync(backend, now, dry_run=dry_run, id_prefix=id_prefix, timezone=timezone, min_orders=min_orders, progress=progress, execution=execution).run()
 
 
 class Sync:
@@ -146,6 +149,7 @@ class Sync:
         dry_run: bool = False,
         id_prefix: str | None = None,
         timezone: str | None = None,
+        min_orders: int | None = None,
         progress: Progress | None = None,
         execution: Execution | None = None,
     ):
@@ -154,7 +158,9 @@ class Sync:
         if timezone:
             _timezone(timezone)
         self.backend, self.now, self.dry_run = backend, now, dry_run
-        self.id_prefix, self.timezone = id_prefix, timezone
+        if min_orders is not None and min_orders < 0:
+            raise UsageError(f"min_orders must be 0 or more, not {min_orders}")
+        self.id_prefix, self.timezone, self.min_orders = id_prefix, timezone, min_orders
         self.step: Progress = progress or (lambda _: None)
         self.execution = execution or Execution()
         self.plan: Plan | None = None
@@ -198,6 +204,8 @@ class Sync:
             raise StateUnreadable(f"{backend.describe()}: {e}") from e
         if self.timezone:
             state.settings["timezone"] = self.timezone
+        if self.min_orders is not None:
+            state.settings["min_orders"] = str(self.min_orders)
         if state_sheet is None and not self.timezone:
             state.settings["timezone"] = backend.default_timezone()
         tz = _timezone(state.settings.get("timezone", "UTC"))

@@ -39,6 +39,6 @@ def test_a_synced_workbook_prints_each_summary_tab_one_page_wide_with_its_header
 
 def test_widths_fit_what_a_column_shows_between_bounds() -> None:
     rows = [["a very long title line that must not widen column A at all"], ["Rank", "Supplier", "Rate"], [1, "义乌华美饰品厂", 0.1234], [2, "x" * 80, None]]
-    widths = fitted_widths(rows, 2, {3: 40}, {2: "0.00%"})
+    widths = fitted_widths(rows, 2, {3: 40}, lambda r: {2: "0.00%"} if r > 2 else {})
     assert widths == {0: 8.0, 1: 62.0, 2: 8.0, 3: 40}  # Rank: at least 6; Supplier: at most 60; 12.34%: 6 -> 6; given: kept
     assert shown_width("义乌") == 4 and shown_width("ＡＢ") == 4 and shown_width(0.5, "0%") == len("50.00%")

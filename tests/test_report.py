@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +16,14 @@ from kakosheet.template import SCORECARD_TAB as SCORECARD
 
 
 def scorecard_rows(book) -> list[dict]:
+    """The all-time table: the rows below the header, up to the first blank one."""
     rows = book.grid(SCORECARD)
-    return [dict(zip(rows[1], r, strict=False)) for r in rows[2:]]
+    out = []
+    for r in rows[2:]:
+        if not any(v not in (None, "") for v in r):
+            break
+        out.append(dict(zip(rows[1], r, strict=False)))
+    return out
 
 
 def test_rates_ranks_and_sorting_worst_first() -> None:
@@ -73,7 +80,7 @@ def test_generated_tabs_are_in_chinese_for_a_chinese_workbook() -> None:
     sync(book, NOW)
     assert SCORECARD not in book.sheets
     rows = book.grid("供应商评分")
-    assert rows[1][1] == "供应商" and rows[2][10] == "丢件"
+    assert rows[1][1] == "供应商" and rows[2][12] == "丢件"
     assert rows[0][0].startswith("供应商评分 — 由 kakosheet 生成于")
 
 
@@ -88,7 +95,7 @@ def test_tallies_of_parts_add_up_to_the_tally_of_all() -> None:
                   datetime(2026, 9 + i % 3, 1 + i % 27, 9, tzinfo=UTC), flags[i % 4], None, None, None, None, None, month=f"2026-{9 + i % 3:02d}")
         for i in range(60)
     ]
-    orders = {supplier_key("Acme"): Orders("Acme", 100, {"2026-10"}), supplier_key("Cargo"): Orders("Cargo", 0, {"2026-09"})}
+    orders = {supplier_key("Acme"): Orders("Acme", 100, Counter({"2026-10": 100})), supplier_key("Cargo"): Orders("Cargo", 0, Counter({"2026-09": 0}))}
     whole = tally(views, orders, UTC)
     acme = whole.suppliers[supplier_key("Acme")]
     assert acme.outside and acme.cases and acme.open and acme.overdue and whole.due_soon

@@ -26,7 +26,7 @@ def _setting(lang: str) -> Setting:
     orders = [
         {"supplier": "Acme", "period": "2026-10", "orders": 120},
         {"supplier": "ACME", "period": "2026-11", "orders": 80},
-        {"supplier": "Bolt 义乌", "period": "2026-11", "orders": 30},
+        {"supplier": "Bolt 义乌", "period": "2026-11", "orders": 30, "product_category": "Shoes"},
         {"supplier": "Cargo", "period": "2026-09", "orders": 0},
     ]
     suppliers = [{"supplier": "Bolt 义乌", "contact_email": "bolt@example.com"}]
@@ -54,7 +54,19 @@ def cases(draw: st.DrawFn) -> list[CaseFacts]:
                 draw(st.sampled_from([None, "王芳", "Li Wei"])), None, None,
             )
         )
-        out[-1] = out[-1]._replace(month=month_of(out[-1].reported_at, UTC) if out[-1].reported_at else None)
+        resolved = out[-1].status in ("completed", "closed") and out[-1].reported_at is not None and draw(st.booleans())
+        out[-1] = out[-1]._replace(
+            month=month_of(out[-1].reported_at, UTC) if out[-1].reported_at else None,
+            closed_at=out[-1].reported_at + timedelta(hours=draw(st.integers(0, 24 * 40))) if resolved else None,
+            within_cycle=draw(st.sampled_from([True, False, None])) if resolved else None,
+            claim=draw(st.sampled_from([None, 0.1, 12.5, 1e6 / 3])),
+            currency=draw(st.sampled_from([None, "USD", "CNY"])),
+            product_category=draw(st.sampled_from([None, "Shoes", "ｓｈｏｅｓ", "Bags"])),
+            suggested=draw(st.sampled_from([None, "supplier", "carrier"])),
+            rule=draw(st.sampled_from([None, 0, 3])),
+            confirmed=draw(st.sampled_from([None, "supplier", "warehouse"])),
+        )
+        out[-1] = out[-1]._replace(party=out[-1].confirmed or out[-1].suggested)
     return out
 
 

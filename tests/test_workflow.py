@@ -16,8 +16,10 @@ from conftest import case, grid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kakosheet import clocks, workcal
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.backends.xlsx import XlsxBackend
+from kakosheet.coerce import Duration
 from kakosheet.flags import WORDS
 from kakosheet.state import State
 from kakosheet.sync import sync
@@ -503,9 +505,6 @@ def test_an_unknown_holidays_region_is_a_finding_and_the_calendar_counts_without
 def test_starts_with_one_opening_share_a_clock_that_flags_as_each_would_alone() -> None:
     """A limit in days counts from the next opening, so the starts of one evening and weekend share
     a clock; shared or not, its due time and flags at every moment are those of each start alone."""
-    from kakosheet import clocks, workcal
-    from kakosheet.coerce import Duration
-
     week = (workcal.parse_hours("09:00-12:00, 13:00-18:00"),) * 5 + ((), ())
     cal = workcal.Calendar("CN office", SH, week, "CN")
     limit = clocks.Limit(Duration(days=2), None, clocks.Warn())
@@ -529,3 +528,31 @@ def test_an_ended_case_is_one_no_clock_and_no_cycle_reach() -> None:
     from kakosheet.stages import DONE, ENDED, NO_CLOCK
 
     assert ENDED <= NO_CLOCK and ENDED <= DONE
+
+
+LA_ZONE = ZoneInfo("America/Los_Angeles")
+WITHIN_CALENDARS = [
+    workcal.Calendar("CN office", SH, (workcal.parse_hours("09:00-12:00, 13:00-18:00"),) * 5 + ((), ()), "CN"),
+    workcal.Calendar("LA one day", LA_ZONE, ((), (), workcal.parse_hours("10:00-16:00"), (), (), (), ())),
+    workcal.Calendar.round_the_clock(LA_ZONE),
+]
+WITHIN_LIMITS = [Duration(days=2), Duration(weeks=2), Duration(weeks=3), Duration(business_days=5), Duration(span=timedelta(hours=4)), Duration(days=1)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cal=st.sampled_from(WITHIN_CALENDARS),
+    duration=st.sampled_from(WITHIN_LIMITS),
+    minute=st.integers(0, 60 * 24 * 400),
+    took=st.integers(0, 60 * 24 * 30),
+)
+def test_within_a_limit_agrees_with_its_due_time(cal: workcal.Calendar, duration: Duration, minute: int, took: int) -> None:
+    """The shortcut (an end before the least the limit can last needs no calendar) never changes the answer."""
+    limit = clocks.Limit(duration, cal, clocks.Warn())
+    start = datetime(2025, 12, 20, tzinfo=UTC) + timedelta(minutes=minute)
+    end = start + timedelta(minutes=took)
+    due = clocks.Calendars(UTC).clock(limit, (None, None), start)
+    assert due is not None
+    assert clocks.Calendars(UTC).within(limit, (None, None), start, end) == (end <= due.due)
+    assert clocks.least_span(duration, clocks.calendar_traits(cal)) <= due.due - start
+

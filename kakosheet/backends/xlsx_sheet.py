@@ -605,7 +605,16 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
     """A whole worksheet for a generated tab: title line, styled header, frozen below it."""
     title = styles.xf(font='<font><b/><sz val="12"/></font>') if not tab.hidden else None
     header = styles.xf(font="<font><b/><sz val=\"11\"/></font>", fill='<fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/><bgColor indexed="64"/></patternFill></fill>') if tab.header_row else None
-    formats = {c: styles.xf(styles.number_format(fmt)) for c, fmt in tab.formats.items()}
+    styled: dict[int, dict[int, int]] = {}  # id of a formats mapping -> column -> style
+
+    def formats_of(r: int) -> dict[int, int]:
+        shown = tab.row_formats(r)
+        found = styled.get(id(shown))
+        if found is None:
+            found = styled[id(shown)] = {c: styles.xf(styles.number_format(fmt)) for c, fmt in shown.items()}
+        return found
+
+    headers = tab.header_rows()
     parts = [f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">']
     if tab.printable:
         parts.append('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>')
@@ -622,14 +631,15 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
         parts.append("<cols>" + "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(widths.items())) + "</cols>")
     parts.append("<sheetData>")
     letters = [col_letters(c) for c in range(width)]
-    last_formatted = len(tab.rows) if tab.format_rows is None else tab.header_row + tab.format_rows
     special = _SPECIAL.search
     for r, row in enumerate(tab.rows, start=1):
         cells = []
+        formats = formats_of(r)
+        is_header = r in headers
         for c, value in enumerate(row):
             if value is None:
                 continue
-            style = title if r == 1 and c == 0 else header if r == tab.header_row else formats.get(c) if tab.header_row < r <= last_formatted else None
+            style = title if r == 1 and c == 0 else header if is_header else formats.get(c)
             if style is None and type(value) is str and value and special(value) is None:  # most cells: plain text
                 cells.append(f'<c r="{letters[c]}{r}" t="inlineStr"><is><t>{value}</t></is></c>')
                 continue

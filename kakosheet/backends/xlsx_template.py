@@ -56,8 +56,8 @@ def _replace_tab(book: Any, gen: GeneratedTab) -> None:
         ws.freeze_panes = ws.cell(row=gen.header_row + 1, column=1)
     for c, width in gen.widths.items():
         ws.column_dimensions[_letter(c + 1)].width = width
-    for c, fmt in gen.formats.items():
-        for r in range(gen.header_row + 1, len(gen.rows) + 1):
+    for r in range(gen.header_row + 1, len(gen.rows) + 1):
+        for c, fmt in gen.row_formats(r).items():
             ws.cell(row=r, column=c + 1).number_format = fmt
 
 

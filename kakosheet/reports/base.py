@@ -8,7 +8,7 @@ order before the tab is rendered. Pure, like the engine: no clock, no file, no n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import ClassVar, Self
 
@@ -26,12 +26,14 @@ WORDS = {
 
 @dataclass(frozen=True)
 class Setting:
-    """What a report may read besides the cases: the other tabs, the moment, the zone, the language."""
+    """What a report may read besides the cases: the other tabs, the moment, the zone, the language
+    and the workbook's settings."""
 
     tabs: Mapping[str, ParsedTab]  # schema key -> parsed tab (Cases aside)
     now: datetime
     tz: tzinfo
     lang: str = "en"
+    settings: Mapping[str, str] = field(default_factory=dict)  # the workbook's settings, as its state keeps them
 
 
 class Report:

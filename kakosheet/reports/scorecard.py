@@ -1,20 +1,29 @@
-"""Supplier Scorecard: per supplier, orders, cases, the after-sales rate with its 95% Wilson
-interval and whether it is significantly above or below the overall rate, worst first."""
+"""Supplier Scorecard: which suppliers fail most, and is it significant. Per supplier, all time:
+orders, cases, the after-sales rate with its 95% Wilson interval and whether it is significantly
+above or below the overall rate, rank, the share of its cases it answered for, open and overdue
+cases, median days to close, its two most frequent problem types and the claims per currency,
+worst first. Below, the same rates for the last 90 and the last 30 days, and per supplier and
+product category where the Orders tab gives one.
+
+Orders are counted per month. A window's orders are each month's orders spread evenly over the
+days of that month (the current month's over its days so far) and counted for the days inside
+the window; a window's cases are those reported in it."""
 
 from __future__ import annotations
 
 import functools
 import math
+import statistics
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ..engine import CaseFacts
 from ..findings import Finding
-from ..patch import GeneratedTab
+from ..patch import GeneratedTab, Section
 from ..schema import label
 from ..stages import CANCELLED, RESOLVED
 from ..template import SCORECARD_TAB
@@ -22,13 +31,53 @@ from ..validate import ParsedTab
 from .base import Report, Setting, title
 
 Z95 = 1.959963984540054
+MIN_ORDERS = 30  # fewer orders than this (the setting min_orders): no verdict
+WINDOWS = (90, 30)  # days: the windows below the all-time table
+ONE_DAY = timedelta(days=1)
 HEADERS = {
-    "en": ["Rank", "Supplier", "Orders", "Cases", "After-sales rate", "Rate 95% low", "Rate 95% high", "vs average", "Open cases", "Overdue cases", "Top problem type", "Top type share", "Cases outside order months"],
-    "zh": ["排名", "供应商", "订单数", "售后单数", "售后率", "售后率95%下限", "售后率95%上限", "与平均比较", "未结单数", "超时单数", "最多问题类型", "占比", "无订单月份的售后单"],
+    "en": [
+        "Rank", "Supplier", "Orders", "Cases", "After-sales rate", "Rate 95% low", "Rate 95% high", "vs average",
+        "Supplier responsible", "Open cases", "Overdue cases", "Median days to close",
+        "Top problem type", "Top type share", "Second problem type", "Second type share", "Claims", "Cases outside order months",
+    ],
+    "zh": [
+        "排名", "供应商", "订单数", "售后单数", "售后率", "售后率95%下限", "售后率95%上限", "与平均比较",
+        "供应商责任占比", "未结单数", "超时单数", "结案天数中位数",
+        "最多问题类型", "占比", "第二问题类型", "第二类型占比", "索赔金额", "无订单月份的售后单",
+    ],
 }
+WINDOW_HEADERS = {
+    "en": ["Rank", "Supplier", "Orders", "Cases", "After-sales rate", "Rate 95% low", "Rate 95% high", "vs average"],
+    "zh": ["排名", "供应商", "订单数", "售后单数", "售后率", "售后率95%下限", "售后率95%上限", "与平均比较"],
+}
+CATEGORY_HEADERS = {
+    "en": ["Supplier", "Product category", "Orders", "Cases", "After-sales rate", "Rate 95% low", "Rate 95% high"],
+    "zh": ["供应商", "商品类目", "订单数", "售后单数", "售后率", "售后率95%下限", "售后率95%上限"],
+}
+RATE_FORMATS = {4: "0.00%", 5: "0.00%", 6: "0.00%"}
 WORDS = {
-    "en": {"above": "ABOVE average", "below": "below average", "none": "no orders"},
-    "zh": {"above": "显著高于平均", "below": "显著低于平均", "none": "无订单数据"},
+    "en": {
+        "above": "ABOVE average",
+        "below": "below average",
+        "none": "no orders",
+        "few": "under {n} orders",
+        "overall": "Overall rate {rate:.2%} ({cases}/{orders}).",
+        "window": "Last {days} days: overall rate {rate}",
+        "window_none": "Last {days} days: no orders",
+        "by_category": "Per supplier and product category (all time)",
+        "no_currency": "(no currency)",
+    },
+    "zh": {
+        "above": "显著高于平均",
+        "below": "显著低于平均",
+        "none": "无订单数据",
+        "few": "订单少于 {n}",
+        "overall": "整体售后率 {rate:.2%}（{cases}/{orders}）。",
+        "window": "最近 {days} 天：整体售后率 {rate}",
+        "window_none": "最近 {days} 天：无订单数据",
+        "by_category": "按供应商和商品类目（全部时间）",
+        "no_currency": "（未填币种）",
+    },
 }
 
 
@@ -38,20 +87,29 @@ class Scorecard(Report):
     def __init__(self, setting: Setting) -> None:
         self.orders = order_book(setting.tabs.get("orders"))
         self.tz = setting.tz
+        self.since = {days: setting.now - timedelta(days=days) for days in WINDOWS}
         self.tally = Tally()
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
-        self.tally.add(tally(cases, self.orders, self.tz))
+        self.tally.add(tally(cases, self.orders, self.tz, self.since))
 
     def merge(self, later: Scorecard) -> Scorecard:
         self.tally.add(later.tally)
         return self
 
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
-        return scorecard(self.tally, self.orders, setting.now, setting.tz, setting.lang, setting.tabs.get("suppliers"), self.name(setting.lang))
+        return scorecard(
+            self.tally, self.orders, setting.now, setting.tz, setting.lang, setting.tabs.get("suppliers"), self.name(setting.lang), min_orders(setting.settings)
+        )
 
 
-def wilson(cases: int, orders: int, z: float = Z95) -> tuple[float, float]:
+def min_orders(settings: Mapping[str, str]) -> int:
+    """The setting min_orders: how many orders a supplier needs for a verdict (default MIN_ORDERS)."""
+    text = settings.get("min_orders", "")
+    return int(text) if text.isdigit() else MIN_ORDERS
+
+
+def wilson(cases: float, orders: float, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval of the rate cases/orders."""
     if orders <= 0:
         return (math.nan, math.nan)
@@ -70,11 +128,14 @@ def supplier_key(name: str) -> str:
 
 @dataclass
 class Orders:
-    """One supplier's orders in the Orders tab: how many, and in which months (YYYY-MM)."""
+    """One supplier's orders in the Orders tab: how many, per month (YYYY-MM), and per product
+    category (by supplier_key of its name) where rows give one."""
 
     name: str  # as first typed there
     orders: int = 0
-    months: set[str] = field(default_factory=set)
+    by_month: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    category_names: dict[str, str] = field(default_factory=dict)  # category key -> as first typed
 
 
 def order_book(orders: ParsedTab | None) -> dict[str, Orders]:
@@ -85,7 +146,11 @@ def order_book(orders: ParsedTab | None) -> dict[str, Orders]:
             continue
         o = book.setdefault(supplier_key(rec["supplier"]), Orders(rec["supplier"]))
         o.orders += rec["orders"]
-        o.months.add(rec["period"])
+        o.by_month[rec["period"]] += rec["orders"]
+        if rec.get("product_category"):
+            key = supplier_key(rec["product_category"])
+            o.by_category[key] += rec["orders"]
+            o.category_names.setdefault(key, rec["product_category"])
     return book
 
 
@@ -97,7 +162,24 @@ class SupplierCases:
     outside: int = 0
     open: int = 0
     overdue: int = 0
+    responsible: int = 0  # cases the supplier answered for (confirmed, else suggested)
     categories: Counter[str] = field(default_factory=Counter)
+    recent: Counter[int] = field(default_factory=Counter)  # window in days -> cases (counted as `cases`) reported in it
+    close_days: list[float] = field(default_factory=list)  # of the resolved cases whose closing time is known
+    claims: Counter[str] = field(default_factory=Counter)  # currency ("" none) -> amount in cents (whole: parts add up exactly)
+    products: Counter[str] = field(default_factory=Counter)  # product category key -> cases
+
+    def add(self, other: SupplierCases) -> None:
+        self.cases += other.cases
+        self.outside += other.outside
+        self.open += other.open
+        self.overdue += other.overdue
+        self.responsible += other.responsible
+        self.categories.update(other.categories)
+        self.recent.update(other.recent)
+        self.close_days += other.close_days
+        self.claims.update(other.claims)
+        self.products.update(other.products)
 
 
 @dataclass
@@ -114,22 +196,20 @@ class Tally:
     def add(self, other: Tally) -> None:
         """Count `other`'s cases (those of rows after this one's) in this tally."""
         for key, theirs in other.suppliers.items():
-            mine = self.suppliers.setdefault(key, SupplierCases())
-            mine.cases += theirs.cases
-            mine.outside += theirs.outside
-            mine.open += theirs.open
-            mine.overdue += theirs.overdue
-            mine.categories.update(theirs.categories)
+            self.suppliers.setdefault(key, SupplierCases()).add(theirs)
         for key, names in other.spellings.items():
             self.spellings.setdefault(key, Counter()).update(names)
         self.overdue += other.overdue
         self.due_soon += other.due_soon
 
 
-def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> Tally:
-    """Count `cases` for the summary tabs; `orders` (order_book) tells which months a supplier has orders for."""
+def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, since: Mapping[int, datetime] | None = None) -> Tally:
+    """Count `cases` for the summary tabs; `orders` (order_book) tells which months a supplier has
+    orders for, `since` when each window (in days) begins."""
     out = Tally()
     suppliers, spellings = out.suppliers, out.spellings
+    windows = sorted((since or {}).items(), key=lambda w: w[1])  # the longest window first
+    earliest = windows[0][1] if windows else None
     for case in cases:
         if case.flag == "OVERDUE":
             out.overdue += 1
@@ -142,24 +222,60 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo) -> 
         if names is None:
             names = spellings[key] = Counter()
         names[case.supplier] += 1
-        if case.status == CANCELLED:
+        status = case.status
+        if status == CANCELLED:
             continue
         s = suppliers.get(key)
         if s is None:
             s = suppliers[key] = SupplierCases()
-        month = case.month
         o = orders.get(key)
-        if o is not None and o.orders and month not in o.months:
+        if o is not None and o.orders and case.month not in o.by_month:
             s.outside += 1
         else:
             s.cases += 1
-        if case.status not in RESOLVED:
+            reported = case.reported_at
+            if earliest is not None and reported is not None and reported >= earliest:
+                for days, start in windows:
+                    if reported >= start:
+                        s.recent[days] += 1
+        if status not in RESOLVED:
             s.open += 1
+        elif case.closed_at is not None and case.reported_at is not None and case.closed_at >= case.reported_at:
+            s.close_days.append((case.closed_at - case.reported_at) / ONE_DAY)
         if case.flag == "OVERDUE":
             s.overdue += 1
+        if case.party == "supplier":
+            s.responsible += 1
         if case.category:
             s.categories[case.category] += 1
+        if case.claim:
+            s.claims[case.currency or ""] += round(case.claim * 100)
+        if case.product_category:
+            s.products[supplier_key(case.product_category)] += 1
     return out
+
+
+def window_orders(o: Orders, start: datetime, now: datetime, tz: tzinfo) -> float:
+    """A supplier's orders in the window from `start` to `now`: each month's orders spread evenly
+    over its days (the current month's over its days up to `now`), counted for the window's days."""
+    total = 0.0
+    for period, n in o.by_month.items():
+        first, after = _month_span(period, tz)
+        end = min(after, now)
+        if end <= first or not n:
+            continue
+        inside = min(end, now) - max(first, start)
+        if inside > timedelta(0):
+            total += n * (inside / (end - first))
+    return total
+
+
+@functools.lru_cache(maxsize=256)
+def _month_span(period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    year, month = int(period[:4]), int(period[5:7])
+    first = datetime(year, month, 1, tzinfo=tz)
+    after = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return first, after
 
 
 def _spellings(counted: Tally, master: ParsedTab | None) -> dict[str, str]:
@@ -171,6 +287,47 @@ def _spellings(counted: Tally, master: ParsedTab | None) -> dict[str, str]:
     return out
 
 
+@dataclass
+class _Rated:
+    """A supplier's rate in one window."""
+
+    name: str
+    orders: float
+    cases: int
+    extra: list[Any] = field(default_factory=list)  # the all-time table's further columns
+
+    @property
+    def rate(self) -> float | None:
+        return self.cases / self.orders if self.orders else None
+
+
+def _ranked(rated: list[_Rated], overall: float, words: dict[str, str], least: int) -> list[list[Any]]:
+    """The rows of one window's table: worst rate first, ranked, with the verdict."""
+    body = []
+    for r in rated:
+        rate = r.rate
+        low, high = wilson(r.cases, r.orders) if r.orders else (None, None)
+        if rate is None:
+            verdict = words["none"]
+        elif r.orders < least:
+            verdict = words["few"].format(n=least)
+        elif low is not None and low > overall:
+            verdict = words["above"]
+        elif high is not None and high < overall:
+            verdict = words["below"]
+        else:
+            verdict = ""
+        shown = round(r.orders) if r.orders and abs(r.orders - round(r.orders)) < 1e-9 else (round(r.orders, 1) if r.orders else None)
+        row = [None, r.name, shown, r.cases, _r(rate), _r(low), _r(high), verdict, *r.extra]
+        body.append(((rate is None, -(rate or 0.0), -r.cases, supplier_key(r.name)), row))
+    body.sort(key=lambda item: item[0])
+    rows = []
+    for rank, (_, row) in enumerate(body, start=1):
+        row[0] = rank if row[4] is not None else None
+        rows.append(row)
+    return rows
+
+
 def scorecard(
     counted: Tally,
     orders: dict[str, Orders],
@@ -179,51 +336,77 @@ def scorecard(
     lang: str = "en",
     master: ParsedTab | None = None,
     tab_name: str = SCORECARD_TAB,
+    least: int = MIN_ORDERS,
 ) -> GeneratedTab:
-    """Per supplier: orders, cases in the months it has orders for, the rate with its 95% interval,
-    worst first. `counted` is the tally of the cases, `orders` the order book they were counted with."""
+    """The tab: `counted` is the tally of the cases, `orders` the order book they were counted
+    with, `least` the orders a supplier needs for a verdict."""
     shown = _spellings(counted, master)
-    suppliers: dict[str, tuple[str, int, SupplierCases]] = {}  # supplier_key -> (name shown, orders, cases)
+    suppliers: dict[str, tuple[str, Orders | None, SupplierCases]] = {}  # supplier_key -> (name shown, orders, cases)
     for key, o in orders.items():
-        suppliers[key] = (shown.get(key, o.name), o.orders, counted.suppliers.get(key) or SupplierCases())
+        suppliers[key] = (shown.get(key, o.name), o, counted.suppliers.get(key) or SupplierCases())
     for key, c in counted.suppliers.items():
         if key not in suppliers:
-            suppliers[key] = (shown[key], 0, c)
-
-    total_cases = sum(c.cases for _, n, c in suppliers.values() if n)
-    total_orders = sum(n for _, n, _ in suppliers.values())
-    overall = total_cases / total_orders if total_orders else math.nan
+            suppliers[key] = (shown[key], None, c)
     w = WORDS[lang]
 
-    body: list[tuple[tuple, list[Any]]] = []
-    for name, n, c in suppliers.values():
-        rate = c.cases / n if n else None
-        low, high = wilson(c.cases, n) if n else (None, None)
-        if rate is None:
-            verdict = w["none"]
-        elif low is not None and low > overall:
-            verdict = w["above"]
-        elif high is not None and high < overall:
-            verdict = w["below"]
-        else:
-            verdict = ""
-        top = c.categories.most_common(1)
-        top_name = label("category", top[0][0], lang) if top else None
-        top_share = round(top[0][1] / sum(c.categories.values()), 4) if top else None
-        row = [None, name, n or None, c.cases, _r(rate), _r(low), _r(high), verdict, c.open, c.overdue, top_name, top_share, c.outside or None]
-        sort_key = (rate is None, -(rate or 0.0), -c.cases, supplier_key(name))
-        body.append((sort_key, row))
-    body.sort(key=lambda item: item[0])
-    rows: list[list[Any]] = []
-    for rank, (_, row) in enumerate(body, start=1):
-        row[0] = rank if row[4] is not None else None
-        rows.append(row)
-    summary = f"Overall rate {overall:.2%} ({total_cases}/{total_orders})." if total_orders else ""
-    return GeneratedTab(
-        name=tab_name,
-        rows=[[title(tab_name, now, tz, lang, summary)], HEADERS[lang], *rows],
-        formats={4: "0.00%", 5: "0.00%", 6: "0.00%", 11: "0%"},
-    )
+    rated = []
+    for name, o, c in suppliers.values():
+        n_cases = sum(c.categories.values())
+        top = c.categories.most_common(2)
+        kinds: list[Any] = []
+        for i in range(2):
+            kinds += [label("category", top[i][0], lang), round(top[i][1] / n_cases, 4)] if i < len(top) else [None, None]
+        extra = [
+            _r(c.responsible / (c.cases + c.outside)) if c.cases + c.outside else None,
+            c.open,
+            c.overdue,
+            round(statistics.median(c.close_days), 1) if c.close_days else None,
+            *kinds,
+            _claims(c.claims, w),
+            c.outside or None,
+        ]
+        rated.append(_Rated(name, o.orders if o else 0, c.cases, extra))
+    total_cases = sum(r.cases for r in rated if r.orders)
+    total_orders = sum(r.orders for r in rated)
+    overall = total_cases / total_orders if total_orders else math.nan
+    rows: list[list[Any]] = [[], HEADERS[lang], *_ranked(rated, overall, w, least)]
+    formats = {**RATE_FORMATS, 8: "0%", 13: "0%", 15: "0%"}
+    first_rows = len(rows) - 2
+    sections: list[Section] = []
+
+    for days in WINDOWS:
+        start = now - timedelta(days=days)
+        window = [_Rated(name, window_orders(o, start, now, tz) if o else 0.0, c.recent[days]) for name, o, c in suppliers.values()]
+        window = [r for r in window if r.orders or r.cases]
+        cases_in, orders_in = sum(r.cases for r in window if r.orders), sum(r.orders for r in window)
+        rate = cases_in / orders_in if orders_in else math.nan
+        heading = w["window"].format(days=days, rate=f"{rate:.2%} ({cases_in}/{orders_in:.0f})") if orders_in else w["window_none"].format(days=days)
+        body = _ranked(window, rate, w, least)
+        rows += [[], [heading], WINDOW_HEADERS[lang]]
+        sections.append(Section(len(rows), len(body), RATE_FORMATS))
+        rows += body
+
+    by_category = []
+    for name, o, c in suppliers.values():
+        for product, n in (o.by_category if o else {}).items():
+            cases_in = c.products.get(product, 0)
+            low, high = wilson(cases_in, n) if n else (None, None)
+            by_category.append([name, o.category_names[product], n, cases_in, _r(cases_in / n) if n else None, _r(low), _r(high)])
+    if by_category:
+        by_category.sort(key=lambda row: (row[4] is None, -(row[4] or 0.0), supplier_key(row[0]), supplier_key(row[1])))
+        rows += [[], [w["by_category"]], CATEGORY_HEADERS[lang]]
+        sections.append(Section(len(rows), len(by_category), {4: "0.00%", 5: "0.00%", 6: "0.00%"}))
+        rows += by_category
+
+    summary = w["overall"].format(rate=overall, cases=total_cases, orders=total_orders) if total_orders else ""
+    rows[0] = [title(tab_name, now, tz, lang, summary)]
+    return GeneratedTab(name=tab_name, rows=rows, formats=formats, format_rows=first_rows, sections=tuple(sections))
+
+
+def _claims(claims: Counter[str], words: dict[str, str]) -> str | None:
+    """Claim amounts per currency, largest first: "USD 1,234.50; CNY 800.00"."""
+    parts = [f"{currency or words['no_currency']} {amount / 100:,.2f}" for currency, amount in sorted(claims.items(), key=lambda item: (-item[1], item[0])) if amount]
+    return "; ".join(parts) or None
 
 
 def _r(value: float | None) -> float | None:
