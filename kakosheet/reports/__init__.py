@@ -9,9 +9,11 @@ from .carriers import CarriersRegions
 from .overdue import Overdue
 from .problem_types import ProblemTypes
 from .problems import Problems
+from .responsibility import Responsibility
 from .scorecard import Scorecard
+from .trend import MonthlyTrend
 
-REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, CarriersRegions, Overdue, Problems)
+REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, MonthlyTrend, Responsibility, CarriersRegions, Overdue, Problems)
 
 
 def tab_names(lang: str) -> tuple[str, ...]:

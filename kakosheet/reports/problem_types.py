@@ -95,7 +95,7 @@ class ProblemTypes(Report):
             rows.append([shown(kind), n, round(n / total, 6), round(running / total, 6)])
         months = last_months(setting.now, setting.tz)
         # every problem type seen, in the order above, then those of the list not seen (as zero)
-        columns = kinds + [k for k in _category_keys() if k not in self.counts]
+        columns = kinds + [k for k in category_keys() if k not in self.counts]
         block: list[list[Any]] = [
             [words["by_month"].format(m=MONTHS)],
             [words["month"], *(shown(k) for k in columns), words["total"]],
@@ -115,9 +115,9 @@ class ProblemTypes(Report):
 def pareto(counts: Counter[str]) -> list[str]:
     """The problem types counted, most cases first; a tie in the order of the choice list (the
     cases without a type last)."""
-    order = {k: i for i, k in enumerate(_category_keys())}
+    order = {k: i for i, k in enumerate(category_keys())}
     return sorted(counts, key=lambda k: (-counts[k], k == NO_TYPE, order.get(k, len(order)), k))
 
 
-def _category_keys() -> list[str]:
+def category_keys() -> list[str]:
     return [c.key for c in choice_sets()["category"]]
