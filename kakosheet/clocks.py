@@ -140,6 +140,10 @@ class Calendars:
         clock = self._clock(limit, cal, start, ())
         return None if clock is None else end <= clock.due
 
+    def calendar_of(self, limit: Limit, place: tuple[Any, Any]) -> workcal.Calendar:
+        """The calendar `limit` counts in for a case at `place` (see for_case)."""
+        return self._calendar(limit, place)
+
     def _calendar(self, limit: Limit, place: tuple[Any, Any]) -> workcal.Calendar:
         pick = (id(limit.calendar), place)
         cal = self._picked.get(pick)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
-from . import clocks, history, reships, rules
+from . import clocks, history, reships, rules, workcal
 from .catalogue import Ref
 from .findings import Finding
 from .flags import flag_text
@@ -63,6 +64,9 @@ class CaseFacts(NamedTuple):  # a tuple: made 100k times a sync, and pickled fro
     suggested: str | None = None  # the party the first matching rule suggests
     rule: int | None = None  # that rule's index in the rules in force
     confirmed: str | None = None  # the party the person put in Responsible party
+    priority: str = "normal"
+    warehouse: str | None = None
+    changes: tuple[history.Change, ...] = ()  # the status changes this sync saw (history.Change)
 
 
 CaseEvent = tuple[datetime, str, str, str]  # at, case ID, what happened, detail: a line of the state's audit log
@@ -80,6 +84,7 @@ class CaseOutcome(NamedTuple):
 
 ONE_DAY = timedelta(days=1)
 ZERO = timedelta(0)
+RECENT_DAYS = 30  # the SLA report's window: the stages left in the last 30 days
 
 
 def _rules(tabs: dict[str, ParsedTab], lang: str) -> rules.Book:
@@ -120,6 +125,10 @@ class Context:
     contacts: dict[str, tuple[datetime, ...]]  # case ID -> times of its contacts with the customer, in order
     reship_tab: reships.Reshipments = reships.Reshipments()  # the Reshipments tab settled: IDs, states, flags
     seen_resolved: frozenset[str] = frozenset()  # the cases the audit log shows moving to completed or closed
+    moves: dict[str, tuple[history.Change, ...]] = dc_field(default_factory=dict)  # the status changes of the cases that moved lately (history.recent_moves)
+
+    def timer(self) -> StageTimer:
+        return StageTimer(self.decide, self.clocks)
 
     @property
     def reships(self) -> dict[str, reships.CaseReships]:
@@ -152,6 +161,7 @@ def prepare(inputs: Inputs, facts: IdFacts, reship_facts: IdFacts | None = None)
         _contacts(inputs.tabs.get("communications"), known),
         reship_tab,
         history.seen_resolving(state.log),
+        history.recent_moves(state.log, inputs.now - timedelta(days=RECENT_DAYS)),
     )
 
 
@@ -274,6 +284,30 @@ class _Decisions:
         if found is _UNSEEN:
             found = self._limits[key] = clocks.pick_limit(self.sla, stage, {"category": category, "priority": priority})
         return found  # type: ignore[return-value]
+
+
+class StageTimer:
+    """How long a case spent in a stage, counted as its time limit counts (working time in the
+    limit's calendar: the SLA row's, else the case's), and whether it left within the limit."""
+
+    def __init__(self, decide: _Decisions, cals: clocks.Calendars):
+        self.decide, self.cals = decide, cals
+
+    def measure(self, stage: str, category: str | None, priority: str, place: tuple[Any, Any], spans: Sequence[tuple[datetime, datetime]]) -> tuple[timedelta, bool | None] | None:
+        """The working time of `spans` (the case's times in the stage, in order) and whether the
+        last ended by the due time (the time between them added, as a hold is); None for the
+        latter where no SLA row applies, and None for both beyond the years a calendar covers."""
+        limit = self.decide.limit(stage, category, priority)
+        cal = self.cals.for_case(None, *place) if limit is None else self.cals.calendar_of(limit, place)
+        try:
+            worked = sum((workcal.working_between(cal, a, b) for a, b in spans), ZERO)
+        except ValueError:
+            return None
+        if limit is None:
+            return worked, None
+        gaps = tuple((a[1], b[0]) for a, b in zip(spans, spans[1:], strict=False) if b[0] > a[1])
+        clock = self.cals.clock(limit, place, spans[0][0], gaps, by_start=False)
+        return (worked, None) if clock is None else (worked, spans[-1][1] <= clock.due)
 
 
 class CaseLimits(NamedTuple):
@@ -405,6 +439,9 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
         rule["party"] if rule else None,
         rule["index"] if rule else None,
         record.get("responsible_party"),
+        priority,
+        record.get("warehouse"),
+        history.changes(events) if events else (),
     )
     return CaseOutcome(cells, facts, state, events)
 

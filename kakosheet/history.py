@@ -11,7 +11,7 @@ case's time on hold is added to its due time; another stage starts afresh. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -79,7 +79,52 @@ def seen_resolving(log: Iterable[LogEvent]) -> frozenset[str]:
     """The cases the audit log shows moving to completed or closed: for them, and for those whose
     row says when it happened, when a resolved case got there is known (a case first seen
     resolved, with a blank Status changed at, got there some time before that sync)."""
-    return frozenset(e.case_id for e in log if e.event in MOVES and (m := parse_move(e.detail)) is not None and m[1] in RESOLVED)
+    into = tuple(f" -> {s} " for s in RESOLVED)  # looked for in the detail as it is: the log can be long
+    return frozenset(e.case_id for e in log if e.event in MOVES and any(t in e.detail for t in into))
+
+
+class Change(NamedTuple):
+    """A status change of the audit log: from, to, and when it happened."""
+
+    came_from: str
+    to: str
+    at: datetime
+
+
+def changes(events: Iterable[Event]) -> tuple[Change, ...]:
+    """The status changes among a case's new events (as its audit log lines will say)."""
+    out = []
+    for _, _, event, detail in events:
+        move = parse_move(detail) if event in MOVES else None
+        if move is not None:
+            out.append(Change(*move))
+    return tuple(out)
+
+
+def recent_moves(log: Sequence[LogEvent], since: datetime) -> dict[str, tuple[Change, ...]]:
+    """Every status change of the cases that changed status at or after `since` (seen by a sync
+    then), oldest first, by case. The log is in the order the syncs saw the changes: it is read
+    from the end, and only the changes of those cases are parsed."""
+    wanted: set[str] = set()
+    found: dict[str, list[Change]] = {}
+    recent = True
+    for e in reversed(log):
+        if e.event not in MOVES:
+            continue
+        if recent:
+            try:
+                seen = datetime.fromisoformat(e.at)
+            except ValueError:
+                continue
+            if seen.tzinfo is not None and seen < since:
+                recent = False
+            else:
+                wanted.add(e.case_id)
+        if e.case_id in wanted:
+            move = parse_move(e.detail)
+            if move is not None:
+                found.setdefault(e.case_id, []).append(Change(*move))
+    return {case_id: tuple(sorted(moves, key=lambda m: m.at)) for case_id, moves in found.items()}
 
 
 def parse_move(detail: str) -> tuple[str, str, datetime] | None:

@@ -91,20 +91,21 @@ class CasesPart:
         self.__dict__.update(state)
 
 
-def setting(inputs: engine.Inputs) -> Setting:
+def setting(ctx: engine.Context) -> Setting:
     """What the reports read besides the cases."""
-    return Setting(inputs.tabs, inputs.now, inputs.tz, inputs.lang, inputs.state.settings)
+    inputs = ctx.inputs
+    return Setting(inputs.tabs, inputs.now, inputs.tz, inputs.lang, inputs.state.settings, ctx.moves, ctx.timer())
 
 
-def _start_reports(inputs: engine.Inputs) -> list[Report]:
+def _start_reports(ctx: engine.Context) -> list[Report]:
     """A part of each registered report, with nothing added yet."""
-    shared = setting(inputs)
+    shared = setting(ctx)
     return [r(shared) for r in REPORTS]
 
 
 def empty_part(ctx: engine.Context) -> CasesPart:
     """The part of no records."""
-    return CasesPart([], Diff(), _start_reports(ctx.inputs), {}, [], Counter())
+    return CasesPart([], Diff(), _start_reports(ctx), {}, [], Counter())
 
 
 def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated: frozenset[str], part: slice) -> CasesPart:
@@ -130,7 +131,7 @@ def work_through(ctx: engine.Context, cases: CasesTab, frame: Frame, duplicated:
             changed[case_id] = (state, make_entry(case_id, state))
         if case_events:
             events += case_events
-    reports = _start_reports(inputs)
+    reports = _start_reports(ctx)
     for report in reports:
         report.add(facts)
     diff = diff_rows(cases.sheet, rows, cases.ids[part], cells, frame.targets, inputs.tz, duplicated)

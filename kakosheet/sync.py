@@ -291,7 +291,7 @@ class Sync:
                 parsed.sheet,
                 diff_rows(parsed.sheet, parsed.rows, ids, wanted, tab_frame.targets, tz, duplicated),
             )
-        setting = pipeline.setting(inputs)
+        setting = pipeline.setting(ctx)
         generated = [_in_place(r.render(setting, summary.findings), type(r).known_names(lang), sheets) for r in part.reports]
         generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))
         for gen in generated:

@@ -8,10 +8,14 @@ from conftest import NOW, grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kakosheet import engine
 from kakosheet.engine import CaseFacts, month_of
 from kakosheet.findings import Finding
+from kakosheet.history import Change
+from kakosheet.ids import IdFacts
 from kakosheet.reports import REPORTS, Setting, tab_names
 from kakosheet.schema import schemas
+from kakosheet.state import State
 from kakosheet.table import Sheet, find_header
 from kakosheet.template import build
 from kakosheet.validate import parse_tab
@@ -36,7 +40,13 @@ def _setting(lang: str) -> Setting:
         header = find_header(sheet, schemas()[key])
         assert header is not None
         tabs[key] = parse_tab(schemas()[key], sheet, header, UTC, NOW)
-    return Setting(tabs, NOW, UTC, lang)
+    ctx = engine.prepare(engine.Inputs(tabs=tabs, state=State(), now=NOW, tz=UTC, lang=lang), IdFacts([], [], [], []))
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    moves = {
+        f"AS-202611-{i:05d}": (Change("reported", "responsibility_confirmed", start + timedelta(hours=i)), Change("responsibility_confirmed", "on_hold", start + timedelta(hours=2 * i)))
+        for i in range(0, 40, 3)
+    }
+    return Setting(tabs, NOW, UTC, lang, moves=moves, timer=ctx.timer())
 
 
 @st.composite
@@ -65,6 +75,8 @@ def cases(draw: st.DrawFn) -> list[CaseFacts]:
             suggested=draw(st.sampled_from([None, "supplier", "carrier"])),
             rule=draw(st.sampled_from([None, 0, 3])),
             confirmed=draw(st.sampled_from([None, "supplier", "warehouse"])),
+            priority=draw(st.sampled_from(["normal", "urgent"])),
+            changes=(Change("responsibility_confirmed", "plan_agreed", NOW - timedelta(hours=i + 1)),) if draw(st.booleans()) else (),
         )
         out[-1] = out[-1]._replace(party=out[-1].confirmed or out[-1].suggested)
     return out

@@ -11,9 +11,10 @@ from .problem_types import ProblemTypes
 from .problems import Problems
 from .responsibility import Responsibility
 from .scorecard import Scorecard
+from .sla import SlaReport
 from .trend import MonthlyTrend
 
-REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, MonthlyTrend, Responsibility, CarriersRegions, Overdue, Problems)
+REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, MonthlyTrend, Responsibility, SlaReport, CarriersRegions, Overdue, Problems)
 
 
 def tab_names(lang: str) -> tuple[str, ...]:

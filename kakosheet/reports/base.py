@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import ClassVar, Self
 
-from ..engine import CaseFacts
+from ..engine import CaseFacts, StageTimer
 from ..findings import Finding
 from ..formats import DATETIME_TEXT
+from ..history import Change
 from ..patch import GeneratedTab
 from ..validate import ParsedTab
 
@@ -26,14 +27,16 @@ WORDS = {
 
 @dataclass(frozen=True)
 class Setting:
-    """What a report may read besides the cases: the other tabs, the moment, the zone, the language
-    and the workbook's settings."""
+    """What a report may read besides the cases: the other tabs, the moment, the zone, the
+    language, the workbook's settings, and the recent status changes with how to time them."""
 
     tabs: Mapping[str, ParsedTab]  # schema key -> parsed tab (Cases aside)
     now: datetime
     tz: tzinfo
     lang: str = "en"
     settings: Mapping[str, str] = field(default_factory=dict)  # the workbook's settings, as its state keeps them
+    moves: Mapping[str, tuple[Change, ...]] = field(default_factory=dict)  # the status changes of the cases that moved lately
+    timer: StageTimer | None = None  # how long a case spent in a stage, as its time limit counts
 
 
 class Report:
