@@ -166,10 +166,15 @@ def generate(cases: int, seed: int, now: datetime, months: int = 6) -> dict[str,
         {"supplier": s, "contact_email": f"aftersales{k:02d}@supplier{k:02d}.example.com", "region": "CN", "owner": rng.choice(OWNERS)}
         for k, s in enumerate(names, start=1)
     ]
-    keys = {t: {f.key for f in schemas()[t].fields} for t in ("cases", "orders", "suppliers")}
-    for tab, recs in (("cases", records), ("orders", orders), ("suppliers", suppliers)):
+    started = datetime(*map(int, periods[len(periods) // 2].split("-")), 1)  # halfway: windows on both sides
+    improvements = [
+        {"scope_type": "supplier", "scope": max(rates, key=rates.__getitem__), "action": "QC visit before every shipment", "started_at": started, "owner": OWNERS[0]},
+        {"scope_type": "category", "scope": "damaged", "action": "Double-wall cartons for fragile items", "started_at": started, "owner": OWNERS[-1]},
+    ]
+    keys = {t: {f.key for f in schemas()[t].fields} for t in ("cases", "orders", "suppliers", "improvements")}
+    for tab, recs in (("cases", records), ("orders", orders), ("suppliers", suppliers), ("improvements", improvements)):
         assert all(set(r) <= keys[tab] for r in recs), tab
-    return {"cases": records, "orders": orders, "suppliers": suppliers}
+    return {"cases": records, "orders": orders, "suppliers": suppliers, "improvements": improvements}
 
 
 def status_for_age(rng: random.Random, age_days: int) -> str:

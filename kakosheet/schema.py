@@ -16,7 +16,7 @@ from .errors import SchemaError
 from .resources import list_toml, load_toml
 
 TYPES = ("text", "id", "datetime", "int", "number", "choice", "email", "period", "duration", "currency")
-TAB_ORDER = ("cases", "reshipments", "orders", "suppliers", "communications", "rules", "sla", "calendars", "calendar_days")
+TAB_ORDER = ("cases", "reshipments", "orders", "suppliers", "communications", "improvements", "rules", "sla", "calendars", "calendar_days")
 
 _STRIP = re.compile(r"[\s_\-./()（）:：,，·]+")
 

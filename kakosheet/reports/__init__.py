@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .base import Report, Setting, title
 from .carriers import CarriersRegions
+from .improvements import ImprovementResults
 from .overdue import Overdue
 from .problem_types import ProblemTypes
 from .problems import Problems
@@ -14,7 +15,7 @@ from .scorecard import Scorecard
 from .sla import SlaReport
 from .trend import MonthlyTrend
 
-REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, MonthlyTrend, Responsibility, SlaReport, CarriersRegions, Overdue, Problems)
+REPORTS: tuple[type[Report], ...] = (Scorecard, ProblemTypes, MonthlyTrend, Responsibility, SlaReport, CarriersRegions, ImprovementResults, Overdue, Problems)
 
 
 def tab_names(lang: str) -> tuple[str, ...]:

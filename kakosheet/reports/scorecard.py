@@ -135,6 +135,7 @@ class Orders:
     orders: int = 0
     by_month: Counter[str] = field(default_factory=Counter)
     by_category: Counter[str] = field(default_factory=Counter)
+    by_category_month: dict[str, Counter[str]] = field(default_factory=dict)  # category key -> YYYY-MM -> orders
     category_names: dict[str, str] = field(default_factory=dict)  # category key -> as first typed
 
 
@@ -150,6 +151,7 @@ def order_book(orders: ParsedTab | None) -> dict[str, Orders]:
         if rec.get("product_category"):
             key = supplier_key(rec["product_category"])
             o.by_category[key] += rec["orders"]
+            o.by_category_month.setdefault(key, Counter())[rec["period"]] += rec["orders"]
             o.category_names.setdefault(key, rec["product_category"])
     return book
 
@@ -255,18 +257,19 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, sin
     return out
 
 
-def window_orders(o: Orders, start: datetime, now: datetime, tz: tzinfo) -> float:
-    """A supplier's orders in the window from `start` to `now`: each month's orders spread evenly
-    over its days (the current month's over its days up to `now`), counted for the window's days."""
+def window_orders(by_month: Mapping[str, int], start: datetime, end: datetime, now: datetime, tz: tzinfo) -> float:
+    """The orders from `start` to `end` of monthly orders `by_month` (YYYY-MM -> orders): each
+    month's spread evenly over its days (the current month's over its days up to `now`), counted
+    for the days inside."""
     total = 0.0
-    for period, n in o.by_month.items():
+    for period, n in by_month.items():
         first, after = _month_span(period, tz)
-        end = min(after, now)
-        if end <= first or not n:
+        last = min(after, now)
+        if last <= first or not n:
             continue
-        inside = min(end, now) - max(first, start)
+        inside = min(last, end) - max(first, start)
         if inside > timedelta(0):
-            total += n * (inside / (end - first))
+            total += n * (inside / (last - first))
     return total
 
 
@@ -376,7 +379,7 @@ def scorecard(
 
     for days in WINDOWS:
         start = now - timedelta(days=days)
-        window = [_Rated(name, window_orders(o, start, now, tz) if o else 0.0, c.recent[days]) for name, o, c in suppliers.values()]
+        window = [_Rated(name, window_orders(o.by_month, start, now, now, tz) if o else 0.0, c.recent[days]) for name, o, c in suppliers.values()]
         window = [r for r in window if r.orders or r.cases]
         cases_in, orders_in = sum(r.cases for r in window if r.orders), sum(r.orders for r in window)
         rate = cases_in / orders_in if orders_in else math.nan
