@@ -60,6 +60,7 @@ class GeneratedTab:
     format_rows: int | None = None  # how many rows below the header the formats apply to (None: all; a second table may follow)
     replaces: str | None = None  # the tab's name in the workbook when it is another (the other language's, an older one): renamed in place
     sections: tuple[Section, ...] = ()  # the tables below the first one, each with its own header and formats
+    charts: tuple[Chart, ...] = ()  # native charts of the tab's own ranges, anchored on it
 
     def column_widths(self) -> dict[int, float]:
         """Every column's width: the given ones, the others fitted to what they show."""
@@ -82,6 +83,38 @@ class GeneratedTab:
     def printable(self) -> bool:
         """Whether the tab is set up for printing: landscape, one page wide, its header on every page."""
         return not self.hidden and self.header_row > 0
+
+
+@dataclass(frozen=True)
+class Series:
+    """A chart's series: the values in `column` (0-based) of the chart's rows, named `name` (the
+    header cell of that column); `secondary` draws it as a line on a value axis on the right;
+    `percent` formats its axis as a percentage."""
+
+    name: str
+    column: int
+    secondary: bool = False
+    percent: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native chart of a generated tab: `kind` bar (horizontal), column or line; categories in
+    column `categories[0]` from row `categories[1]` to `categories[2]` (1-based, inclusive), the
+    series' names in `header_row`; anchored with its top-left corner at cell `anchor` (0-based
+    column and row) and spanning `size` (columns, rows). `key` names it for good: a Google Sheet
+    keeps the chart's ID under it, so that a later sync updates that chart."""
+
+    key: str
+    kind: str
+    title: str
+    categories: tuple[int, int, int]
+    series: tuple[Series, ...]
+    header_row: int
+    anchor: tuple[int, int]
+    size: tuple[int, int] = (10, 18)
+    lang: str = "en"
+    chart_id: int | None = None  # set by the sync from the state: a Google Sheet's chart ID for it
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -292,7 +293,7 @@ class Sync:
                 diff_rows(parsed.sheet, parsed.rows, ids, wanted, tab_frame.targets, tz, duplicated),
             )
         setting = pipeline.setting(ctx)
-        generated = [_in_place(r.render(setting, summary.findings), type(r).known_names(lang), sheets) for r in part.reports]
+        generated = [_with_chart_ids(_in_place(r.render(setting, summary.findings), type(r).known_names(lang), sheets), type(r).__name__, finished.state) for r in part.reports]
         generated.append(GeneratedTab(STATE_TAB, finished.state.to_rows(), hidden=True, header_row=0))
         for gen in generated:
             if gen.replaces is not None or not same_grid(sheets.get(gen.name), gen):
@@ -301,6 +302,21 @@ class Sync:
                 renamed = f", renamed from {gen.replaces}" if gen.replaces else ""
                 summary.changes.append(Change(gen.name, 0, 0, f"rewritten ({len(gen.rows)} rows{renamed})"))
         return Plan(summary, patch, [], built=(sheets, tabs, cases, ctx, part, finished, generated))
+
+
+def _with_chart_ids(gen: GeneratedTab, report: str, state: State) -> GeneratedTab:
+    """`gen` with each chart's ID, as the state keeps it per report and chart (made the first time:
+    a Google Sheet then updates that chart on every later sync)."""
+    if not gen.charts:
+        return gen
+    charts = []
+    for chart in gen.charts:
+        key = f"chart {report} {chart.key}"
+        known = state.settings.get(key, "")
+        chart_id = int(known) if known.isdigit() else zlib.crc32(key.encode()) % 1_000_000_000 + 1
+        state.settings[key] = str(chart_id)
+        charts.append(dataclasses.replace(chart, chart_id=chart_id))
+    return dataclasses.replace(gen, charts=tuple(charts))
 
 
 def _in_place(gen: GeneratedTab, names: Sequence[str], sheets: dict[str, Sheet]) -> GeneratedTab:

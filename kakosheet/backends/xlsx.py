@@ -37,10 +37,10 @@ from ..errors import (
     WorkbookNotWritable,
     WorkbookOpen,
 )
-from ..patch import ApplyResult, Patch, plan_writes
+from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
 from ..table import Sheet
 from ..template import Template
-from . import xlsx_read, xlsxpkg
+from . import xlsx_charts, xlsx_read, xlsxpkg
 from .xlsx_sheet import PatchedSheet, SheetPatch, generated_sheet_xml, patch_worksheet
 from .xlsx_styles import Styles
 from .xlsx_template import ENGINE_FILL, render_template
@@ -345,8 +345,9 @@ class XlsxBackend:
             else:
                 entry = pkg.sheets.get(gen.name)
             if entry is not None:
-                replaced[entry.part] = xml
-                rels = pkg.rels_part(entry.part)
+                part = entry.part
+                replaced[part] = xml
+                rels = pkg.rels_part(part)
                 if pkg.has(rels):
                     removed.add(rels)
                 structure.set_hidden(gen.name, gen.hidden)
@@ -358,6 +359,7 @@ class XlsxBackend:
                 taken.add(part)
                 structure.add_sheet(gen.name, part, gen.hidden)
                 replaced[part] = xml
+            self._charts(pkg, gen, part, structure, replaced, removed)
             if gen.printable:
                 structure.set_print_titles(gen.name, gen.header_row)
         if formula:
@@ -376,6 +378,27 @@ class XlsxBackend:
         if styles.changed:
             replaced[styles_part or "xl/styles.xml"] = styles.xml.encode("utf-8")
         return replaced, removed, None
+
+    @staticmethod
+    def _charts(pkg: xlsxpkg.Package, gen: GeneratedTab, part: str, structure: xlsxpkg.Structure, replaced: dict[str, Any], removed: set[str]) -> None:
+        """The drawing and chart parts of generated tab `gen` (in sheet `part`): made afresh, and
+        those an earlier sync made for it that are no longer wanted removed."""
+        wanted: set[str] = set()
+        if gen.charts:
+            drawing, charts = xlsx_charts.part_names(part, len(gen.charts))
+            replaced[pkg.rels_part(part)] = xlsx_charts.sheet_rels(drawing, part)
+            replaced[drawing] = xlsx_charts.drawing_xml(gen.charts)
+            replaced[pkg.rels_part(drawing)] = xlsx_charts.drawing_rels(charts, drawing)
+            structure.set_override(drawing, xlsx_charts.DRAWING_CT)
+            for chart_part, chart in zip(charts, gen.charts, strict=True):
+                replaced[chart_part] = xlsx_charts.chart_xml(gen, chart)
+                structure.set_override(chart_part, xlsx_charts.CHART_CT)
+            wanted = {drawing, pkg.rels_part(drawing), *charts}
+            removed.discard(pkg.rels_part(part))
+        for name in pkg.zf.namelist():
+            if name not in wanted and xlsx_charts.is_own_part(name, part):
+                removed.add(name)
+                structure.drop_override(name)
 
     def _write(self, pkg: xlsxpkg.Package, replaced: dict[str, Any], removed: set[str], styles: _StylesPart | None) -> None:
         def fill(fh: IO[bytes]) -> None:

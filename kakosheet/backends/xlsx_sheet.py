@@ -654,5 +654,7 @@ def generated_sheet_xml(tab: GeneratedTab, styles: Styles, date1904: bool) -> by
             '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
             "<headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter></headerFooter>"
         )
+    if tab.charts:  # the tab's drawing: its relationship is the sheet's only one (xlsx_charts.sheet_rels)
+        parts.append('<drawing r:id="rId1"/>')
     parts.append("</worksheet>")
     return "".join(parts).encode("utf-8")

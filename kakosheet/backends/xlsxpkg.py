@@ -341,6 +341,27 @@ class Structure:
             self.workbook = self.workbook[: end.end()] + f"<{p}definedNames>{element}</{p}definedNames>" + self.workbook[end.end() :]
         self.changed = True
 
+    def set_override(self, part: str, content_type: str) -> None:
+        """Give `part` its content type (an Override), unless it has that one already."""
+        existing = re.search(rf'<(?:\w+:)?Override\b[^>]*PartName="/{re.escape(part)}"[^>]*/>', self.content_types)
+        cp = re.search(r"<(\w+:)?Types\b", self.content_types)
+        cpre = (cp.group(1) or "") if cp else ""
+        element = f'<{cpre}Override PartName="/{part}" ContentType="{content_type}"/>'
+        if existing is not None:
+            if f'ContentType="{content_type}"' in existing.group(0):
+                return
+            self.content_types = self.content_types[: existing.start()] + element + self.content_types[existing.end() :]
+        else:
+            ct_close = self.content_types.rindex("</")
+            self.content_types = self.content_types[:ct_close] + element + self.content_types[ct_close:]
+        self.changed = True
+
+    def drop_override(self, part: str) -> None:
+        """Remove the content type of `part` (a part removed from the package)."""
+        dropped = re.sub(rf'<(?:\w+:)?Override\b[^>]*PartName="/{re.escape(part)}"[^>]*/>', "", self.content_types)
+        if dropped != self.content_types:
+            self.content_types, self.changed = dropped, True
+
     def drop_calc_chain(self, part: str) -> None:
         self.rels = re.sub(rf'<(?:\w+:)?Relationship\b[^>]*?Type="{re.escape(CALC_CHAIN_TYPE)}"[^>]*?/>', "", self.rels)
         self.content_types = re.sub(rf'<(?:\w+:)?Override\b[^>]*?PartName="/{re.escape(part)}"[^>]*?/>', "", self.content_types)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..engine import CaseFacts
 from ..findings import Finding
-from ..patch import GeneratedTab
+from ..patch import Chart, GeneratedTab, Series
 from ..schema import choice_sets, label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
@@ -31,6 +31,7 @@ WORDS = {
         "by_month": "Cases per month, last {m} months",
         "month": "Month",
         "total": "Total",
+        "chart": "Cases per problem type, with the cumulative share",
     },
     "zh": {
         "summary": "共 {n} 单（不含已取消），按数量从多到少。",
@@ -39,6 +40,7 @@ WORDS = {
         "by_month": "最近 {m} 个月每月售后单数",
         "month": "月份",
         "total": "合计",
+        "chart": "各问题类型的售后单数与累计占比",
     },
 }
 
@@ -104,11 +106,18 @@ class ProblemTypes(Report):
             counts = [self.monthly.get((m, k), 0) for k in columns]
             block.append([m, *counts, sum(counts)])
         summary = words["summary"].format(n=total) if total else words["none"]
+        headers = HEADERS[lang]
+        charts = (
+            (Chart("pareto", "column", words["chart"], (0, 3, 2 + len(rows)), (Series(headers[1], 1), Series(headers[3], 3, secondary=True, percent=True)), 2, (len(headers) + 1, 1), (10, 18), lang),)
+            if rows
+            else ()
+        )
         return GeneratedTab(
             name=name,
-            rows=[[title(name, setting.now, setting.tz, lang, summary)], HEADERS[lang], *rows, [], *block],
+            rows=[[title(name, setting.now, setting.tz, lang, summary)], headers, *rows, [], *block],
             formats={2: "0.00%", 3: "0.00%"},
             format_rows=len(rows),
+            charts=charts,
         )
 
 

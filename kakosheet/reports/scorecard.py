@@ -23,7 +23,7 @@ from typing import Any
 
 from ..engine import CaseFacts
 from ..findings import Finding
-from ..patch import GeneratedTab, Section
+from ..patch import Chart, GeneratedTab, Section, Series
 from ..schema import label
 from ..stages import CANCELLED, RESOLVED
 from ..template import SCORECARD_TAB
@@ -33,6 +33,7 @@ from .base import Report, Setting, title
 Z95 = 1.959963984540054
 MIN_ORDERS = 30  # fewer orders than this (the setting min_orders): no verdict
 WINDOWS = (90, 30)  # days: the windows below the all-time table
+CHART_SUPPLIERS = 15  # the ranking chart shows the worst this many
 ONE_DAY = timedelta(days=1)
 HEADERS = {
     "en": [
@@ -66,6 +67,7 @@ WORDS = {
         "window_none": "Last {days} days: no orders",
         "by_category": "Per supplier and product category (all time)",
         "no_currency": "(no currency)",
+        "chart": "After-sales rate, worst {n} suppliers",
     },
     "zh": {
         "above": "显著高于平均",
@@ -77,6 +79,7 @@ WORDS = {
         "window_none": "最近 {days} 天：无订单数据",
         "by_category": "按供应商和商品类目（全部时间）",
         "no_currency": "（未填币种）",
+        "chart": "售后率最高的 {n} 个供应商",
     },
 }
 
@@ -403,7 +406,12 @@ def scorecard(
 
     summary = w["overall"].format(rate=overall, cases=total_cases, orders=total_orders) if total_orders else ""
     rows[0] = [title(tab_name, now, tz, lang, summary)]
-    return GeneratedTab(name=tab_name, rows=rows, formats=formats, format_rows=first_rows, sections=tuple(sections))
+    ranked = sum(1 for r in rows[2 : 2 + first_rows] if r[4] is not None)  # worst first: those with a rate lead
+    charts = ()
+    if ranked:
+        shown = min(CHART_SUPPLIERS, ranked)
+        charts = (Chart("supplier_rates", "bar", w["chart"].format(n=shown), (1, 3, 2 + shown), (Series(HEADERS[lang][4], 4, percent=True),), 2, (len(HEADERS[lang]) + 1, 1), (9, max(12, shown + 4)), lang),)
+    return GeneratedTab(name=tab_name, rows=rows, formats=formats, format_rows=first_rows, sections=tuple(sections), charts=charts)
 
 
 def _claims(claims: Counter[str], words: dict[str, str]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..engine import CaseFacts, month_of
 from ..findings import Finding
-from ..patch import GeneratedTab
+from ..patch import Chart, GeneratedTab, Series
 from ..schema import label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
@@ -32,6 +32,7 @@ WORDS = {
         "p90": "90th percentile days",
         "within": "Closed within cycle limit",
         "no_type": "(no problem type)",
+        "chart": "Cases and after-sales rate per month",
         "summary": "Last {m} months. Rate: cases of suppliers with orders that month / that month's orders. Closing: cases closed that month whose closing time is known.",
     },
     "zh": {
@@ -44,6 +45,7 @@ WORDS = {
         "p90": "结案天数90分位",
         "within": "在全程时限内结案占比",
         "no_type": "（未填问题类型）",
+        "chart": "每月售后单数与售后率",
         "summary": "最近 {m} 个月。售后率：当月有订单的供应商的售后单数 / 当月订单数。结案：当月结案且结案时间已知的售后单。",
     },
 }
@@ -118,10 +120,16 @@ class MonthlyTrend(Report):
                 round(kept / (kept + missed), 6) if kept + missed else None,
             ])
         last = len(header) - 1
+        cases_col, rate_col = last - 6, last - 4
+        chart = Chart(
+            "monthly", "line", w["chart"], (0, 3, 2 + len(rows)), (Series(header[cases_col], cases_col), Series(header[rate_col], rate_col, secondary=True, percent=True)),
+            2, (0, len(rows) + 3), (12, 18), lang,
+        )
         return GeneratedTab(
             name=name,
             rows=[[title(name, setting.now, setting.tz, lang, w["summary"].format(m=MONTHS))], header, *rows],
             formats={last - 4: "0.00%", last: "0%"},
+            charts=(chart,),
         )
 
 
