@@ -151,6 +151,8 @@ def generate(cases: int, seed: int, now: datetime, months: int = 6) -> dict[str,
             rec["disposition"] = rng.choice(["return_to_supplier", "reship", "refund", "partial_refund", "replace", "compensate"])
             rec["claim_amount"] = round(rng.uniform(5, 400), 2)
             rec["currency"] = rng.choice(["USD", "CNY", "EUR"])
+        if status in ("completed", "closed"):  # when it got there, as a purchaser types it (no draw: the rest of the sample stays as it was)
+            rec["status_changed_at"] = min(reported + timedelta(days=2 + (i * 7) % 19, hours=(i * 5) % 9), now - timedelta(hours=1))
         if status == "closed":
             rec["customer_feedback"] = rng.choice(["Satisfied", "满意", "Accepted partial refund", "OK"])
             rec["resolution_notes"] = rng.choice(["Refunded", "已补发", "Supplier replaced the batch"])

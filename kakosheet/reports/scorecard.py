@@ -410,7 +410,8 @@ def scorecard(
     charts = ()
     if ranked:
         shown = min(CHART_SUPPLIERS, ranked)
-        charts = (Chart("supplier_rates", "bar", w["chart"].format(n=shown), (1, 3, 2 + shown), (Series(HEADERS[lang][4], 4, percent=True),), 2, (len(HEADERS[lang]) + 1, 1), (9, max(12, shown + 4)), lang),)
+        beside = (len(WINDOW_HEADERS[lang]) + 1, first_rows + 3)  # right of the window tables, which are narrower than the first
+        charts = (Chart("supplier_rates", "bar", w["chart"].format(n=shown), (1, 3, 2 + shown), (Series(HEADERS[lang][4], 4, percent=True),), 2, beside, (9, max(14, shown + 5)), lang),)
     return GeneratedTab(name=tab_name, rows=rows, formats=formats, format_rows=first_rows, sections=tuple(sections), charts=charts)
 
 
