@@ -241,6 +241,24 @@ def validate(book: str, now: str | None, credentials: str | None, deadline: floa
         sys.exit(EXIT_FINDINGS)
 
 
+@main.command()
+@click.argument("book", metavar="BOOK")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "xlsx"]), default="html", show_default=True, help="md or csv: one file per tab; html: one page with the charts; xlsx: a workbook of the summary tabs and their charts.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="kakosheet-report", show_default=True, help="Folder to write the files into (made if missing).")
+@NOW_OPTION
+@CREDENTIALS_OPTION
+@DEADLINE_OPTION
+def report(book: str, fmt: str, out: str, now: str | None, credentials: str | None, deadline: float) -> None:
+    """Write BOOK's summary tabs (as a sync would make them now) to files for email, a wiki or a meeting; BOOK is not touched."""
+    from pathlib import Path
+
+    from .export import export
+
+    backend = open_backend(book, credentials=credentials, deadline=deadline)
+    for path in export(backend, _now(now), fmt, Path(out)):
+        click.echo(str(path))
+
+
 def run() -> None:
     """The `kakosheet` program: the command, then the process ends at once (see oneshot.py)."""
     from . import oneshot
