@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..engine import CaseFacts
@@ -17,6 +18,7 @@ from ..stages import CANCELLED
 from .base import Report, Setting, title
 from .scorecard import supplier_key
 
+_COUNTED = attrgetter("status", "category", "carrier", "region")
 IN_TRANSIT = ("damaged", "lost")  # the problem types a carrier answers for
 WORDS = {
     "en": {
@@ -58,15 +60,15 @@ class CarriersRegions(Report):
         self.spellings: dict[str, Counter[str]] = {}  # "c:" or "r:" + loose name -> name as typed -> cases
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
-        for c in cases:
-            if c.status == CANCELLED:
+        for (status, category, carrier, region), n in Counter(map(_COUNTED, cases)).items():  # counted in C
+            if status == CANCELLED:
                 continue
-            kind = c.category or ""
-            for prefix, name, counts in (("c:", c.carrier, self.carriers), ("r:", c.region, self.regions)):
+            kind = category or ""
+            for prefix, name, counts in (("c:", carrier, self.carriers), ("r:", region, self.regions)):
                 key = supplier_key(name) if name else ""
-                counts[key, kind] += 1
+                counts[key, kind] += n
                 if name:
-                    self.spellings.setdefault(prefix + key, Counter())[name] += 1
+                    self.spellings.setdefault(prefix + key, Counter())[name] += n
 
     def merge(self, later: CarriersRegions) -> CarriersRegions:
         self.carriers.update(later.carriers)

@@ -82,6 +82,8 @@ class ImprovementResults(Report):
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
         plans, days = self.plans, self.days
+        if not plans:  # most workbooks: nothing to count
+            return
         earliest = self.earliest
         for c in cases:
             reported = c.reported_at

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
+from operator import attrgetter
 from typing import Any
 
 from ..engine import CaseFacts
@@ -18,6 +19,7 @@ from ..stages import CANCELLED
 from .base import Report, Setting, title
 
 MONTHS = 12
+_STATUS_CATEGORY_MONTH = attrgetter("status", "category", "month")
 NO_TYPE = ""  # the key a case without a problem type is counted under
 HEADERS = {
     "en": ["Problem type", "Cases", "Share", "Cumulative share"],
@@ -67,13 +69,13 @@ class ProblemTypes(Report):
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
         counts, monthly = self.counts, self.monthly
-        for c in cases:
-            if c.status == CANCELLED:
+        for (status, category, month), n in Counter(map(_STATUS_CATEGORY_MONTH, cases)).items():  # counted in C
+            if status == CANCELLED:
                 continue
-            kind = c.category or NO_TYPE
-            counts[kind] += 1
-            if c.month is not None:
-                monthly[c.month, kind] += 1
+            kind = category or NO_TYPE
+            counts[kind] += n
+            if month is not None:
+                monthly[month, kind] += n
 
     def merge(self, later: ProblemTypes) -> ProblemTypes:
         self.counts.update(later.counts)

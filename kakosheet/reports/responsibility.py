@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..engine import CaseFacts
@@ -20,6 +21,7 @@ from .base import Report, Setting, title
 from .problem_types import NO_TYPE, category_keys, pareto
 
 NO_RULE = -1  # the key of the cases no rule matched
+_FIELDS = attrgetter("status", "party", "category", "rule", "confirmed", "suggested")
 WORDS = {
     "en": {
         "party": "Responsible party",
@@ -75,18 +77,18 @@ class Responsibility(Report):
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
         cells, rules, instead = self.cells, self.rules, self.instead
-        for c in cases:
-            if c.status == CANCELLED:
+        for (status, party, category, rule, confirmed, suggested), n in Counter(map(_FIELDS, cases)).items():  # counted in C
+            if status == CANCELLED:
                 continue
-            cells[c.party or "", c.category or NO_TYPE] += 1
-            rule = NO_RULE if c.rule is None else c.rule
-            if c.rule is not None:
-                rules[rule, "suggested"] += 1
-            if c.confirmed:
-                rules[rule, "confirmed"] += 1
-                if c.confirmed != c.suggested:
-                    rules[rule, "differs"] += 1
-                    instead[rule, c.confirmed] += 1
+            cells[party or "", category or NO_TYPE] += n
+            key = NO_RULE if rule is None else rule
+            if rule is not None:
+                rules[key, "suggested"] += n
+            if confirmed:
+                rules[key, "confirmed"] += n
+                if confirmed != suggested:
+                    rules[key, "differs"] += n
+                    instead[key, confirmed] += n
 
     def merge(self, later: Responsibility) -> Responsibility:
         self.cells.update(later.cells)

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from ..engine import RECENT_DAYS, CaseFacts
@@ -23,6 +24,7 @@ from ..stages import CANCELLED
 from .base import Report, Setting, title
 from .trend import percentile
 
+_STATUS_FLAG = attrgetter("status", "flag")
 SHOWN = (*STAGES, ON_HOLD, "disputed")  # the stages of the table, in order
 HOUR = timedelta(hours=1)
 WORDS = {
@@ -50,12 +52,13 @@ class SlaReport(Report):
         self.now: Counter[tuple[str, bool]] = Counter()  # (status, overdue) -> cases
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
-        moved, facts, now = self.moved, self.facts, self.now
+        cases = cases if isinstance(cases, list) else list(cases)
+        for (status, flag), n in Counter(map(_STATUS_FLAG, cases)).items():  # counted in C: every case, every sync
+            if status != CANCELLED:
+                self.now[status, flag == "OVERDUE"] += n
+        moved, facts = self.moved, self.facts
         for c in cases:
-            if c.status == CANCELLED:
-                continue
-            now[c.status, c.flag == "OVERDUE"] += 1
-            if c.changes or c.case_id in moved:  # changed lately, or by this sync (not in the log yet)
+            if (c.changes or c.case_id in moved) and c.status != CANCELLED:  # changed lately, or by this sync (not in the log yet)
                 facts[c.case_id] = (c.category, c.priority, c.warehouse, c.region, c.reported_at, (*moved.get(c.case_id, ()), *c.changes))
 
     def merge(self, later: SlaReport) -> SlaReport:

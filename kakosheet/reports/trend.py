@@ -9,6 +9,8 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
 from ..engine import CaseFacts, month_of
@@ -21,6 +23,8 @@ from .problem_types import NO_TYPE, category_keys, last_months, pareto
 from .scorecard import ONE_DAY, order_book, supplier_key
 
 MONTHS = 12
+_COUNTED = attrgetter("status", "month", "category", "supplier")
+_CLOSED = attrgetter("closed_at")
 WORDS = {
     "en": {
         "month": "Month",
@@ -70,17 +74,17 @@ class MonthlyTrend(Report):
         self.within: Counter[tuple[str, bool]] = Counter()  # (month closed, kept to the limit) -> cases
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
+        cases = cases if isinstance(cases, list) else list(cases)
         wanted, ordered, tz, first = set(self.months), self.ordered, self.tz, self.first
-        for c in cases:
-            if c.status == CANCELLED:
+        for (status, month, category, supplier), n in Counter(map(_COUNTED, cases)).items():  # counted in C
+            if status == CANCELLED or month not in wanted:
                 continue
-            month = c.month
-            if month in wanted:
-                self.cases[month, c.category or NO_TYPE] += 1
-                if c.supplier and (supplier_key(c.supplier), month) in ordered:
-                    self.rated[month] += 1
+            self.cases[month, category or NO_TYPE] += n
+            if supplier and (supplier_key(supplier), month) in ordered:
+                self.rated[month] += n
+        for c in compress(cases, map(_CLOSED, cases)):  # the closing times known: one by one
             closed = c.closed_at
-            if closed is not None and closed >= first and c.reported_at is not None and closed >= c.reported_at:
+            if c.status != CANCELLED and closed >= first and c.reported_at is not None and closed >= c.reported_at:
                 closed_month = month_of(closed, tz)
                 if closed_month in wanted:
                     self.days.setdefault(closed_month, []).append((closed - c.reported_at) / ONE_DAY)
