@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import Any
 
 from ..engine import CaseFacts
@@ -269,9 +269,9 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, sin
             s.products[supplier_key(product)] += n
 
     windows = sorted((since or {}).items(), key=lambda w: w[1])  # the longest window first
-    if windows:  # the cases reported in the longest window (None is NotImplemented: skipped below)
+    if windows:  # the cases reported in the longest window (`is True`: a blank Reported at compares as NotImplemented)
         earliest = windows[0][1]
-        for c in compress(cases, map(earliest.__le__, map(_REPORTED, cases))):
+        for c in compress(cases, map(is_, map(earliest.__le__, map(_REPORTED, cases)), repeat(True))):
             supplier, reported = c.supplier, c.reported_at
             if not supplier or reported is None or c.status == CANCELLED:
                 continue
