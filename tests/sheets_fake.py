@@ -606,6 +606,7 @@ class _Sheet:
         self.protected_ranges: list[dict[str, Any]] = []
         self.conditional_formats: list[dict[str, Any]] = []
         self.formats: list[tuple[tuple[int, int, int, int], dict[str, Any], str]] = []  # repeatCell formats
+        self.charts: list[dict[str, Any]] = []  # EmbeddedChart objects floating on this sheet (chartId, spec, position)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Sheet:
         other = _Sheet.__new__(_Sheet)
@@ -827,6 +828,20 @@ class _Spreadsheet:
             if rule["ranges"]:
                 rules.append(rule)
         sh.conditional_formats = rules
+        for other in self.sheets:  # charts follow their data and their anchor cell, like the real API's
+            for chart in other.charts:
+                for gr in _chart_ranges(chart):
+                    _grid_range_shift(gr, sid, dim, op, a, b)
+        index_key = "rowIndex" if dim == "ROWS" else "columnIndex"
+        for chart in sh.charts:
+            anchor = chart["position"]["overlayPosition"]["anchorCell"]
+            at = anchor.get(index_key, 0)
+            if op == "insert":
+                anchor[index_key] = at + b if at >= a else at
+            else:
+                count = sh.count(dim)  # before the deletion (deleteDimension) or after it (a grid shrunk by updateSheetProperties)
+                left = count - (b - a) if count >= b else count
+                anchor[index_key] = max(0, min(at - (b - a) if at >= b else min(at, a), left - 1))
         key = "frozenRowCount" if dim == "ROWS" else "frozenColumnCount"
         gp = sh.props["gridProperties"]
         frozen = gp.get(key, 0)
@@ -1169,6 +1184,16 @@ class FakeSheets:
     def sheet_properties(self, spreadsheet_id: str, sheet_title: str) -> dict[str, Any]:
         with self._lock:
             return self._sheet(spreadsheet_id, sheet_title)[1].clean_props()
+
+    def charts(self, spreadsheet_id: str) -> list[dict[str, Any]]:
+        """Every chart of the spreadsheet, tab by tab: ``{"sheet": title, "sheetId", "chartId",
+        "spec", "position"}``, spec and position as a GET returns them."""
+        with self._lock:
+            return [
+                {"sheet": sh.title, "sheetId": sh.sheet_id, **_proto_json(chart)}
+                for sh in self._ss(spreadsheet_id).sheets
+                for chart in sh.charts
+            ]
 
     def sheet_titles(self, spreadsheet_id: str) -> list[str]:
         with self._lock:
@@ -1992,6 +2017,8 @@ def _sheet_json(ss: _Spreadsheet, sh: _Sheet, grid: list[tuple[int, int, int, in
         out["protectedRanges"] = copy.deepcopy(sh.protected_ranges)
     if sh.conditional_formats:
         out["conditionalFormats"] = copy.deepcopy(sh.conditional_formats)
+    if sh.charts:
+        out["charts"] = [_proto_json(chart) for chart in sh.charts]
     sheet_md = [md for md in ss.metadata if md["location"].get("locationType") == "SHEET" and md["location"].get("sheetId") == sh.sheet_id]
     if sheet_md:
         out["developerMetadata"] = copy.deepcopy(sheet_md)
@@ -2642,6 +2669,185 @@ def _req_update_developer_metadata(ss: _Spreadsheet, spec: dict[str, Any], ctx: 
     return {"updateDeveloperMetadata": {"developerMetadata": copy.deepcopy(targets)}}
 
 
+# -- charts -------------------------------------------------------------------
+#
+# Only basic charts (bar, line, area, column, scatter, combo, stepped area) floating over a grid
+# sheet (an overlayPosition) are modelled; a chart on its own sheet, pie charts and the rest are
+# refused as unsupported.  A chart is stored as sent plus the defaults the API adds, and answered
+# the way the API's JSON leaves out zero, false and empty values (proto3), so a client comparing
+# what it sent with what it reads must allow for both.
+
+_BASIC_CHART_TYPES = ("BAR", "LINE", "AREA", "COLUMN", "SCATTER", "COMBO", "STEPPED_AREA")
+_COMBO_SERIES_TYPES = ("LINE", "AREA", "COLUMN")
+_LEGEND_POSITIONS = ("BOTTOM_LEGEND", "LEFT_LEGEND", "RIGHT_LEGEND", "TOP_LEGEND", "NO_LEGEND")
+_OTHER_CHART_SPECS = ("pieChart", "bubbleChart", "candlestickChart", "orgChart", "histogramChart", "waterfallChart", "treemapChart", "scorecardChart")
+_OVERLAY_FIELDS = ("anchorCell", "offsetXPixels", "offsetYPixels", "widthPixels", "heightPixels")
+DEFAULT_CHART_WIDTH, DEFAULT_CHART_HEIGHT = 600, 371
+
+
+def _proto_json(obj: Any) -> Any:
+    """``obj`` as the API's JSON shows a message: no zero, false, empty-string or empty-list fields."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            v = _proto_json(v)
+            if v is None or v is False or v == "" or v == [] or (_is_number(v) and v == 0):
+                continue
+            out[k] = v
+        return out
+    if isinstance(obj, list):
+        return [_proto_json(x) for x in obj]
+    return copy.deepcopy(obj)
+
+
+def _chart_ranges(chart: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GridRanges (live, not copies) a chart's domains and series read."""
+    basic = chart.get("spec", {}).get("basicChart") or {}
+    datas = [d.get("domain") for d in basic.get("domains") or []] + [s.get("series") for s in basic.get("series") or []]
+    return [gr for data in datas if isinstance(data, dict) for gr in (data.get("sourceRange") or {}).get("sources") or []]
+
+
+def _find_chart(ss: _Spreadsheet, chart_id: Any) -> tuple[_Sheet, dict[str, Any]] | None:
+    for sh in ss.sheets:
+        for chart in sh.charts:
+            if chart["chartId"] == chart_id:
+                return sh, chart
+    return None
+
+
+def _check_chart_data(ss: _Spreadsheet, data: Any, ctx: str) -> None:
+    if not isinstance(data, dict) or not isinstance(data.get("sourceRange"), dict):
+        raise _invalid(f"{ctx}: sourceRange is required (data source charts are not supported by FakeSheets)")
+    sources = data["sourceRange"].get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise _invalid(f"{ctx}: sourceRange.sources must not be empty")
+    for gr in sources:
+        _, r0, r1, c0, c1 = _grid_bounds(ss, gr, ctx)
+        if r1 - r0 != 1 and c1 - c0 != 1:
+            raise _invalid(f"{ctx}: exactly one dimension of each range of a domain or series must have a length of 1")
+
+
+def _check_chart_spec(ss: _Spreadsheet, spec: Any, ctx: str) -> dict[str, Any]:
+    """A ChartSpec as stored: validated, with the defaults the API fills in."""
+    if not isinstance(spec, dict):
+        raise _invalid(f"{ctx}: spec is required")
+    spec = copy.deepcopy(spec)
+    if any(k in spec for k in _OTHER_CHART_SPECS) or "dataSourceChartProperties" in spec:
+        raise _invalid(f"{ctx}: only basicChart specs are supported by FakeSheets")
+    basic = spec.get("basicChart")
+    if not isinstance(basic, dict):
+        raise _invalid(f"{ctx}: spec must set a chart type (basicChart, pieChart, ...)")
+    kind = basic.get("chartType")
+    if kind not in _BASIC_CHART_TYPES:
+        raise _invalid(f"{ctx}: Invalid value at 'spec.basicChart.chartType' ({kind!r})")
+    legend = basic.get("legendPosition")
+    if legend is not None and legend not in _LEGEND_POSITIONS:
+        raise _invalid(f"{ctx}: Invalid value at 'spec.basicChart.legendPosition' ({legend!r})")
+    header = basic.get("headerCount", 0)
+    if not isinstance(header, int) or header < 0:
+        raise _invalid(f"{ctx}: headerCount must be a non-negative integer")
+    domains = basic.get("domains") or []
+    if len(domains) > 1:
+        raise _invalid(f"{ctx}: Only a single domain is supported.")
+    for k, domain in enumerate(domains):
+        _check_chart_data(ss, (domain or {}).get("domain"), f"{ctx}.spec.basicChart.domains[{k}]")
+    minor = ("BOTTOM_AXIS",) if kind == "BAR" else ("LEFT_AXIS", "RIGHT_AXIS")
+    for k, series in enumerate(basic.get("series") or []):
+        where = f"{ctx}.spec.basicChart.series[{k}]"
+        _check_chart_data(ss, (series or {}).get("series"), where)
+        axis = series.get("targetAxis")
+        if axis is not None and axis not in minor:
+            raise _invalid(f"{where}: targetAxis {axis} is not a valid minor axis for a {kind} chart")
+        if "type" in series:
+            if kind != "COMBO":
+                raise _invalid(f"{where}: a series type is valid only if the chartType is COMBO")
+            if series["type"] not in _COMBO_SERIES_TYPES:
+                raise _invalid(f"{where}: a COMBO chart's series must be of type LINE, AREA or COLUMN, not {series['type']!r}")
+        elif kind == "COMBO":
+            raise _invalid(f"{where}: every series of a COMBO chart needs a type")
+    spec.setdefault("hiddenDimensionStrategy", "SKIP_HIDDEN_ROWS_AND_COLUMNS")
+    return spec
+
+
+def _check_position(ss: _Spreadsheet, position: Any, ctx: str) -> tuple[_Sheet, dict[str, Any]]:
+    """The sheet a position floats on, and the position as stored (with the API's default size)."""
+    if not isinstance(position, dict) or not isinstance(position.get("overlayPosition"), dict):
+        raise _invalid(f"{ctx}: only an overlayPosition (a chart floating over a grid) is supported by FakeSheets")
+    if "sheetId" in position or "newSheet" in position:
+        raise _invalid(f"{ctx}: set exactly one of sheetId, overlayPosition and newSheet")
+    overlay = copy.deepcopy(position["overlayPosition"])
+    anchor = overlay.get("anchorCell")
+    if not isinstance(anchor, dict):
+        raise _invalid(f"{ctx}: overlayPosition.anchorCell is required")
+    sh = _need_sheet(ss, anchor.get("sheetId", 0), ctx)
+    row, col = anchor.get("rowIndex", 0), anchor.get("columnIndex", 0)
+    if not isinstance(row, int) or not isinstance(col, int) or not (0 <= row < sh.row_count and 0 <= col < sh.col_count):
+        raise _invalid(f"{ctx}: anchorCell ({row}, {col}) is outside the grid of sheet {sh.sheet_id} ({sh.row_count} x {sh.col_count})")
+    for key in ("offsetXPixels", "offsetYPixels", "widthPixels", "heightPixels"):
+        if not isinstance(overlay.get(key, 0), int) or overlay.get(key, 0) < 0:
+            raise _invalid(f"{ctx}: overlayPosition.{key} must be a non-negative integer")
+    overlay.setdefault("widthPixels", DEFAULT_CHART_WIDTH)
+    overlay.setdefault("heightPixels", DEFAULT_CHART_HEIGHT)
+    return sh, {"overlayPosition": overlay}
+
+
+def _req_add_chart(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> dict[str, Any]:
+    chart_in = spec.get("chart")
+    if not isinstance(chart_in, dict):
+        raise _invalid(f"{ctx}: chart is required")
+    taken = [c["chartId"] for sh in ss.sheets for c in sh.charts]
+    if chart_in.get("chartId") is not None:
+        chart_id = chart_in["chartId"]
+        if not isinstance(chart_id, int) or isinstance(chart_id, bool) or chart_id < 0:
+            raise _invalid(f"{ctx}: chart.chartId must be a non-negative integer")
+        if chart_id in taken:
+            raise _invalid(f"{ctx}: An object with id {chart_id} already exists.")
+    else:
+        chart_id = ss.new_id(taken)
+    stored = _check_chart_spec(ss, chart_in.get("spec"), ctx)
+    sh, position = _check_position(ss, chart_in.get("position"), ctx)
+    chart = {"chartId": chart_id, "spec": stored, "position": position}
+    sh.charts.append(chart)
+    return {"addChart": {"chart": _proto_json(chart)}}
+
+
+def _req_update_chart_spec(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
+    found = _find_chart(ss, spec.get("chartId"))
+    if found is None:
+        raise _invalid(f"{ctx}: No chart with id: {spec.get('chartId')}")
+    found[1]["spec"] = _check_chart_spec(ss, spec.get("spec"), ctx)  # the spec is replaced whole
+
+
+def _req_update_embedded_object_position(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> dict[str, Any]:
+    found = _find_chart(ss, spec.get("objectId"))
+    if found is None:
+        raise _invalid(f"{ctx}: No embedded object with id: {spec.get('objectId')}")
+    sh, chart = found
+    new = spec.get("newPosition")
+    if not isinstance(new, dict) or not isinstance(new.get("overlayPosition"), dict):
+        raise _invalid(f"{ctx}: only newPosition.overlayPosition is supported by FakeSheets")
+    fields = spec.get("fields")
+    if isinstance(fields, str) and fields.strip() and fields.strip() != "*":
+        unknown = [p[0] for p in _mask_paths(fields) if p[0] not in _OVERLAY_FIELDS]
+        if unknown:
+            raise _invalid(f"{ctx}: fields names {unknown[0]!r}, which is not a field of OverlayPosition")
+    overlay = copy.deepcopy(chart["position"]["overlayPosition"])
+    _copy_masked(overlay, new["overlayPosition"], fields, ctx)
+    target, position = _check_position(ss, {"overlayPosition": overlay}, ctx)
+    chart["position"] = position
+    if target is not sh:
+        sh.charts.remove(chart)
+        target.charts.append(chart)
+    return {"updateEmbeddedObjectPosition": {"position": _proto_json(position)}}
+
+
+def _req_delete_embedded_object(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
+    found = _find_chart(ss, spec.get("objectId"))
+    if found is None:
+        raise _invalid(f"{ctx}: No embedded object with id: {spec.get('objectId')}")
+    found[0].charts.remove(found[1])
+
+
 _REQUEST_HANDLERS: dict[str, Callable[[_Spreadsheet, dict[str, Any], str], Any]] = {
     "addSheet": _req_add_sheet,
     "deleteSheet": _req_delete_sheet,
@@ -2661,6 +2867,10 @@ _REQUEST_HANDLERS: dict[str, Callable[[_Spreadsheet, dict[str, Any], str], Any]]
     "createDeveloperMetadata": _req_create_developer_metadata,
     "deleteDeveloperMetadata": _req_delete_developer_metadata,
     "updateDeveloperMetadata": _req_update_developer_metadata,
+    "addChart": _req_add_chart,
+    "updateChartSpec": _req_update_chart_spec,
+    "updateEmbeddedObjectPosition": _req_update_embedded_object_position,
+    "deleteEmbeddedObject": _req_delete_embedded_object,
 }
 
 _KNOWN_UNSUPPORTED = frozenset(
@@ -2687,7 +2897,6 @@ _KNOWN_UNSUPPORTED = frozenset(
         "pasteData",
         "textToColumns",
         "addBanding",
-        "addChart",
         "addDimensionGroup",
         "deleteDimensionGroup",
         "updateProtectedRange",
@@ -2697,7 +2906,6 @@ _KNOWN_UNSUPPORTED = frozenset(
         "deleteDuplicates",
         "autoFill",
         "addSlicer",
-        "updateEmbeddedObjectPosition",
         "updateDataValidation",
     }
 )

@@ -10,6 +10,11 @@ is left for the next sync. Developer metadata on rows was considered: it follows
 must be attached to new rows by position, which has the same race, and it costs a request per
 row on the first sync. Values are written RAW (nothing typed becomes a formula); unchanged cells
 inside a written block are sent as null, which the API leaves alone.
+
+A generated tab's charts ride in the structural batchUpdate: added under the chart ID the state
+keeps for them, later updated in place (spec and position, only what differs from what the
+metadata read shows), and a chart on a generated tab that no report draws any more is deleted.
+Charts on any other tab are the purchasers' own and are never touched.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ import contextlib
 import copy
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from ..errors import UsageError, WorkbookExists
 from ..formats import DATETIME_FORMAT
-from ..patch import ApplyResult, Patch, plan_writes
+from ..patch import ApplyResult, Chart, GeneratedTab, Patch, plan_writes
 from ..table import Sheet, canonical, excel_serial
 from ..template import LISTS_TAB, STATE_TAB, Template
 from .gsheets_transport import Caller, SheetsAccessDenied, load_credentials, make_client
@@ -33,6 +39,8 @@ MAX_REQUEST_BYTES = 2_000_000
 ROW_GAP = 25  # rows closer than this are written as one block, the ones between sent as null
 ENGINE_RGB = {"red": 0.906, "green": 0.902, "blue": 0.902}
 HEADER_RGB = {"red": 0.867, "green": 0.922, "blue": 0.969}
+COLUMN_PIXELS, ROW_PIXELS = 100, 21  # a chart's size in cells, as pixels (the sheet's default column width and row height)
+CHART_TYPES = {"bar": "BAR", "column": "COLUMN", "line": "LINE"}
 _ID = re.compile(r"^(?:gsheets://|https://docs\.google\.com/spreadsheets/d/)([A-Za-z0-9_-]{10,})")
 
 
@@ -79,6 +87,7 @@ class GSheetsBackend:
             self.account = getattr(getattr(client, "auth", None), "service_account_email", "the service account")
         self.client = client
         self._meta: dict[str, Any] = {}
+        self._charts: dict[int, list[dict[str, Any]]] = {}  # sheetId -> its charts (chartId, spec, position) as last read
         self._sheets: dict[str, Sheet] = {}
         self.timezone: str | None = None
 
@@ -111,10 +120,11 @@ class GSheetsBackend:
         )
 
     def _metadata(self, caller: Caller) -> dict[str, Any]:
-        fields = "properties(title,timeZone),sheets(properties(sheetId,title,index,hidden,gridProperties(rowCount,columnCount,frozenRowCount)))"
+        fields = "properties(title,timeZone),sheets(properties(sheetId,title,index,hidden,gridProperties(rowCount,columnCount,frozenRowCount)),charts(chartId,spec,position))"
         with self._errors():
             meta = caller("metadata read", lambda: self.client.http_client.fetch_sheet_metadata(self.id, params={"fields": fields}))
         self._meta = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        self._charts = {s["properties"].get("sheetId", 0): list(s.get("charts", [])) for s in meta.get("sheets", [])}
         self.timezone = meta.get("properties", {}).get("timeZone")
         return meta
 
@@ -182,13 +192,22 @@ class GSheetsBackend:
             for col in tab.new_headers:
                 if any(isinstance(w.cells.get(col), (datetime, date)) for w in tab.rows):
                     requests.append(_number_format(props["sheetId"], col, tab.header_row))
+        charts: list[dict[str, Any]] = []  # after every tab's own requests: a chart's ranges must fit its grown grid
+        taken = {p.get("sheetId", 0) for p in self._meta.values()}
         for gen in patch.generated:
-            rows, cols = max(len(gen.rows), 1), max((len(r) for r in gen.rows), default=1)
+            drawn = [c for c in gen.charts if _drawable(c)]
+            rows = max([len(gen.rows), 1, *(c.anchor[1] + 1 for c in drawn)])  # a chart's anchor cell must be on the grid
+            cols = max([max((len(r) for r in gen.rows), default=1), *(c.anchor[0] + 1 for c in drawn)])
             renamed = gen.replaces is not None and gen.replaces in self._meta
             props = self._meta.get(gen.replaces if renamed else gen.name)
             if props is None:
-                requests.append({"addSheet": {"properties": {"title": gen.name, "hidden": gen.hidden, "gridProperties": {"rowCount": rows + 50, "columnCount": max(cols, 10), "frozenRowCount": gen.header_row}}}})
+                sheet_id = _free_sheet_id(gen.name, taken)
+                taken.add(sheet_id)
+                properties = {"sheetId": sheet_id, "title": gen.name, "hidden": gen.hidden, "gridProperties": {"rowCount": rows + 50, "columnCount": max(cols, 10), "frozenRowCount": gen.header_row}}
+                requests.append({"addSheet": {"properties": properties}})
+                charts += self._chart_requests(gen, sheet_id, [])
                 continue
+            charts += self._chart_requests(gen, props.get("sheetId", 0), self._charts.get(props.get("sheetId", 0), []))
             grid = props.get("gridProperties", {})
             changes: dict[str, Any] = {}
             if rows > grid.get("rowCount", 1000):
@@ -200,21 +219,51 @@ class GSheetsBackend:
             if renamed:
                 changes["title"] = gen.name
             if changes:
-                properties: dict[str, Any] = {"sheetId": props["sheetId"]}
+                properties = {"sheetId": props["sheetId"]}
                 for key, value in changes.items():
                     if key.startswith("gridProperties."):
                         properties.setdefault("gridProperties", {})[key.split(".", 1)[1]] = value
                     else:
                         properties[key] = value
                 requests.append({"updateSheetProperties": {"properties": properties, "fields": ",".join(changes)}})
-        return requests
+        return requests + charts
+
+    def _chart_requests(self, gen: GeneratedTab, sheet_id: int, have: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What makes the charts on generated tab `gen` (sheet `sheet_id`, holding the charts
+        `have` as read) the ones it draws: charts no longer drawn deleted, new ones added, the
+        others updated only where their spec or position differs from what was read."""
+        on_tab = {c.get("chartId"): c for c in have}
+        elsewhere = {c.get("chartId") for sid, charts in self._charts.items() if sid != sheet_id for c in charts}
+        out: list[dict[str, Any]] = []
+        wanted: set[int] = set()
+        for chart in gen.charts:
+            # an ID already used on another tab is a purchaser's chart (or one they moved there): left alone
+            if chart.chart_id is None or chart.chart_id in elsewhere or chart.chart_id in wanted or not _drawable(chart):
+                continue
+            wanted.add(chart.chart_id)
+            spec, position = chart_spec(chart, sheet_id), chart_position(chart, sheet_id)
+            old = on_tab.get(chart.chart_id)
+            if old is None:
+                out.append({"addChart": {"chart": {"chartId": chart.chart_id, "spec": spec, "position": position}}})
+                continue
+            if not _covers(old.get("spec"), spec):
+                out.append({"updateChartSpec": {"chartId": chart.chart_id, "spec": spec}})
+            if not _covers(old.get("position"), position):
+                out.append({"updateEmbeddedObjectPosition": {"objectId": chart.chart_id, "newPosition": position, "fields": "anchorCell,offsetXPixels,offsetYPixels,widthPixels,heightPixels"}})
+        gone = [{"deleteEmbeddedObject": {"objectId": cid}} for cid in on_tab if cid not in wanted]
+        return gone + out
 
     def _added(self, caller: Caller, requests: list[dict[str, Any]]) -> bool:
-        """After a lost reply: was the structural update applied? (every tab it adds exists)"""
+        """After a lost reply: was the structural update applied? (every tab and chart it adds
+        exists, every chart it deletes is gone)"""
         wanted = [r["addSheet"]["properties"]["title"] for r in requests if "addSheet" in r]
         wanted += [p["title"] for r in requests if "updateSheetProperties" in r for p in [r["updateSheetProperties"]["properties"]] if "title" in p]
+        added = [r["addChart"]["chart"]["chartId"] for r in requests if "addChart" in r]
+        deleted = [r["deleteEmbeddedObject"]["objectId"] for r in requests if "deleteEmbeddedObject" in r]
         self._metadata(caller)
-        return bool(wanted) and all(t in self._meta for t in wanted)
+        charts = {c.get("chartId") for cs in self._charts.values() for c in cs}
+        applied = all(t in self._meta for t in wanted) and all(c in charts for c in added) and not any(c in charts for c in deleted)
+        return bool(wanted or added or deleted) and applied
 
     def _batch_update(self, caller: Caller, requests: list[dict[str, Any]], on_lost_reply: Any = None) -> Any:
         with self._errors():
@@ -255,6 +304,75 @@ class GSheetsBackend:
             finishing.append({"deleteSheet": {"sheetId": ids["_kakosheet_init"]}})
         self._batch_update(caller, finishing)
         self._write_values(caller, _template_values(template))
+
+
+def _drawable(chart: Chart) -> bool:
+    """Whether `chart` has a row to draw (an empty range is no chart)."""
+    return chart.categories[2] >= chart.categories[1] >= 1
+
+
+def chart_spec(chart: Chart, sheet_id: int) -> dict[str, Any]:
+    """The ChartSpec of `chart`, its ranges on sheet `sheet_id`. The header row, when it is the
+    row just above the data, is part of every range (headerCount 1), so that the legend names
+    each series by its column's header, as the workbook shows it; otherwise the ranges hold
+    the data rows only. Secondary series make a COMBO chart: the others columns (or lines, for
+    a line chart), the secondary ones lines on the right-hand axis (a combo chart has no
+    horizontal bars, so a bar chart with a secondary series is drawn as columns)."""
+    col, first, last = chart.categories
+    named = chart.header_row == first - 1
+    top = first - 1 - (1 if named else 0)
+
+    def data(column: int) -> dict[str, Any]:
+        source = {"sheetId": sheet_id, "startRowIndex": top, "endRowIndex": last, "startColumnIndex": column, "endColumnIndex": column + 1}
+        return {"sourceRange": {"sources": [source]}}
+
+    kind = CHART_TYPES[chart.kind]
+    combo = any(s.secondary for s in chart.series)
+    series: list[dict[str, Any]] = []
+    for s in chart.series:
+        if combo:
+            series.append({"series": data(s.column), "targetAxis": "RIGHT_AXIS" if s.secondary else "LEFT_AXIS", "type": "LINE" if s.secondary or kind == "LINE" else "COLUMN"})
+        else:
+            series.append({"series": data(s.column), "targetAxis": "BOTTOM_AXIS" if kind == "BAR" else "LEFT_AXIS"})
+    basic = {
+        "chartType": "COMBO" if combo else kind,
+        "legendPosition": "BOTTOM_LEGEND" if len(chart.series) > 1 else "NO_LEGEND",
+        "domains": [{"domain": data(col)}],
+        "series": series,
+        "headerCount": 1 if named else 0,
+    }
+    return {"title": chart.title, "basicChart": basic}
+
+
+def chart_position(chart: Chart, sheet_id: int) -> dict[str, Any]:
+    """Where `chart` floats on sheet `sheet_id`: its top-left corner on its anchor cell, its size in cells as pixels."""
+    col, row = chart.anchor
+    cols, rows = chart.size
+    anchor = {"sheetId": sheet_id, "rowIndex": row, "columnIndex": col}
+    return {"overlayPosition": {"anchorCell": anchor, "offsetXPixels": 0, "offsetYPixels": 0, "widthPixels": cols * COLUMN_PIXELS, "heightPixels": rows * ROW_PIXELS}}
+
+
+def _covers(have: Any, want: Any) -> bool:
+    """Whether `have` (as the API answers it) says all that `want` (as sent) says: the API adds
+    its defaults (fonts, the hidden-rows strategy) and leaves out zeros, false and empty
+    values, so a field it adds is no difference and a missing one stands for its zero."""
+    if isinstance(want, dict):
+        got = have if isinstance(have, dict) else {}
+        return all(_covers(got.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        items = have if isinstance(have, list) else []
+        return len(items) == len(want) and all(_covers(a, b) for a, b in zip(items, want, strict=True))
+    if have is None:
+        return want in (0, "", None)
+    return bool(have == want)
+
+
+def _free_sheet_id(title: str, taken: set[int]) -> int:
+    """A sheet ID for a new tab, not one of `taken`: the same for the same title, so a retried request asks for the same."""
+    n = zlib.crc32(title.encode("utf-8")) % 2_000_000_000 + 1
+    while n in taken:
+        n = n % 2_000_000_000 + 1
+    return n
 
 
 def _instructions_title(template: Template) -> str:
