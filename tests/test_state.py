@@ -151,6 +151,10 @@ def test_a_workbook_synced_in_format_1_is_converted_by_its_next_sync_and_the_one
     rows = XlsxBackend(path).read()[TAB].rows
     assert ["setting", "schema_version", PLAIN_VERSION] in [r[:3] for r in rows]
     after = State.from_rows(rows)
+    charts = {k for k in after.settings if k.startswith("chart ")}  # the charts' IDs, new in this release
+    assert len(charts) == 3
+    for k in charts:
+        del after.settings[k]
     assert after == before  # counters, cases with their notes, every event
 
     second = sync(XlsxBackend(path), V1_LAST_SYNC)
