@@ -62,6 +62,15 @@ def memory_book(cases: list[dict[str, Any]], **tabs: list[dict[str, Any]]) -> Me
     return MemoryBackend(book)
 
 
+def type_status(backend: MemoryBackend, order_no: str, status: str, changed_at: datetime | None = None) -> None:
+    """Type `status` (and, when given, Status changed at) into the Cases row of `order_no`, as a purchaser would."""
+    rows = backend.sheets["Cases"].rows
+    row = next(r for r in rows[1:] if r[rows[0].index("Order no.")] == order_no)
+    row[rows[0].index("Status")] = status
+    if changed_at is not None:
+        row[rows[0].index("Status changed at")] = changed_at
+
+
 def column(backend: MemoryBackend, tab: str, key: str) -> list[Any]:
     """The values below the header of the column headed with `key`'s English label."""
     rows = backend.grid(tab)

@@ -2811,18 +2811,21 @@ def _req_add_chart(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> dict[str
     return {"addChart": {"chart": _proto_json(chart)}}
 
 
-def _req_update_chart_spec(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
-    found = _find_chart(ss, spec.get("chartId"))
+def _chart_or_invalid(ss: _Spreadsheet, object_id: Any, ctx: str, what: str = "embedded object") -> tuple[Any, dict[str, Any]]:
+    """The sheet and chart with `object_id`, or the API's 400 for an unknown ID."""
+    found = _find_chart(ss, object_id)
     if found is None:
-        raise _invalid(f"{ctx}: No chart with id: {spec.get('chartId')}")
+        raise _invalid(f"{ctx}: No {what} with id: {object_id}")
+    return found
+
+
+def _req_update_chart_spec(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
+    found = _chart_or_invalid(ss, spec.get("chartId"), ctx, "chart")
     found[1]["spec"] = _check_chart_spec(ss, spec.get("spec"), ctx)  # the spec is replaced whole
 
 
 def _req_update_embedded_object_position(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> dict[str, Any]:
-    found = _find_chart(ss, spec.get("objectId"))
-    if found is None:
-        raise _invalid(f"{ctx}: No embedded object with id: {spec.get('objectId')}")
-    sh, chart = found
+    sh, chart = _chart_or_invalid(ss, spec.get("objectId"), ctx)
     new = spec.get("newPosition")
     if not isinstance(new, dict) or not isinstance(new.get("overlayPosition"), dict):
         raise _invalid(f"{ctx}: only newPosition.overlayPosition is supported by FakeSheets")
@@ -2842,10 +2845,8 @@ def _req_update_embedded_object_position(ss: _Spreadsheet, spec: dict[str, Any],
 
 
 def _req_delete_embedded_object(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
-    found = _find_chart(ss, spec.get("objectId"))
-    if found is None:
-        raise _invalid(f"{ctx}: No embedded object with id: {spec.get('objectId')}")
-    found[0].charts.remove(found[1])
+    sh, chart = _chart_or_invalid(ss, spec.get("objectId"), ctx)
+    sh.charts.remove(chart)
 
 
 _REQUEST_HANDLERS: dict[str, Callable[[_Spreadsheet, dict[str, Any], str], Any]] = {

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import case, memory_book
+from conftest import case, memory_book, type_status
 
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.parallel import Execution
@@ -58,10 +58,7 @@ def played(execution: Execution | None = None) -> MemoryBackend:
     book = memory_book(CASES, orders=ORDERS, improvements=IMPROVEMENTS)
     sync(book, T0, execution=execution)
     for at, order_no, status in MOVES:
-        rows = book.sheets["Cases"].rows
-        row = next(r for r in rows[1:] if r[rows[0].index("Order no.")] == order_no)
-        row[rows[0].index("Status")] = status
-        row[rows[0].index("Status changed at")] = at
+        type_status(book, order_no, status, at)
         sync(book, at.replace(tzinfo=UTC) + timedelta(hours=1), execution=execution)
     sync(book, END, execution=execution)
     return book

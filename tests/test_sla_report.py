@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from conftest import NOW, case, column, memory_book
+from conftest import NOW, case, column, memory_book, type_status
 
 from kakosheet.backends.memory import MemoryBackend
 from kakosheet.parallel import Execution
@@ -49,10 +49,7 @@ def played(execution: Execution | None = None) -> MemoryBackend:
     sync(book, first + timedelta(hours=1), execution=execution)
     steps = sorted((at, order_no, status) for order_no, (_, changes) in HISTORIES.items() for status, at in changes)
     for at, order_no, status in steps:
-        rows = book.sheets["Cases"].rows
-        row = next(r for r in rows[1:] if r[rows[0].index("Order no.")] == order_no)
-        row[rows[0].index("Status")] = status
-        row[rows[0].index("Status changed at")] = at
+        type_status(book, order_no, status, at)
         sync(book, at.replace(tzinfo=UTC) + timedelta(hours=1), execution=execution)
     sync(book, NOW, execution=execution)
     return book

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from conftest import NOW, case, memory_book
+from conftest import NOW, case, memory_book, type_status
 
 from kakosheet.parallel import Execution
 from kakosheet.sync import sync
@@ -43,17 +43,11 @@ LIMIT_DAYS = {"urgent": 14}  # the default SLA's whole-cycle limits (2w urgent, 
 
 def synced(execution: Execution | None = None):  # type: ignore[no-untyped-def]
     book = memory_book(CASES, orders=ORDERS)
-
-    def set_status(order_no: str, status: str) -> None:
-        rows = book.sheets["Cases"].rows
-        row = next(r for r in rows[1:] if r[rows[0].index("Order no.")] == order_no)
-        row[rows[0].index("Status")] = status
-
     sync(book, NOW, execution=execution)
-    set_status("K5", "closed")
-    set_status("K10", "in_progress")
+    type_status(book, "K5", "closed")
+    type_status(book, "K10", "in_progress")
     sync(book, SECOND, execution=execution)
-    set_status("K10", "closed")
+    type_status(book, "K10", "closed")
     sync(book, THIRD, execution=execution)
     return book
 
