@@ -66,6 +66,9 @@ class MonthlyTrend(Report):
         self.months = last_months(setting.now, setting.tz, MONTHS)
         book = order_book(setting.tabs.get("orders"))
         self.ordered = {(key, m) for key, o in book.items() for m, n in o.by_month.items() if n}  # (supplier_key, YYYY-MM) with orders
+        self.per_month: Counter[str] = Counter()  # YYYY-MM -> every supplier's orders
+        for o in book.values():
+            self.per_month.update(o.by_month)
         self.tz = setting.tz
         self.first = datetime.strptime(self.months[0], "%Y-%m").replace(tzinfo=setting.tz)
         self.cases: Counter[tuple[str, str]] = Counter()  # (month, problem type) -> cases
@@ -102,10 +105,7 @@ class MonthlyTrend(Report):
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
         lang = setting.lang
         name, w = self.name(lang), WORDS[lang]
-        orders = order_book(setting.tabs.get("orders"))
-        per_month = Counter[str]()
-        for o in orders.values():
-            per_month.update(o.by_month)
+        per_month = self.per_month
         totals: Counter[str] = Counter()
         for (_, kind), n in self.cases.items():
             totals[kind] += n
