@@ -91,10 +91,6 @@ def blocks(tab: GeneratedTab) -> list[tuple[str | None, list[list[Any]], int]]:
     return out
 
 
-def _formats(tab: GeneratedTab, row: int) -> dict[int, str]:
-    return dict(tab.row_formats(row))
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[\\/:*?\"<>|\s]+", "_", name).strip("_") or "tab"
 
@@ -107,7 +103,7 @@ def write_md(tabs: Sequence[GeneratedTab], out: Path) -> list[Path]:
             if heading:
                 lines += [f"## {_md(heading)}", ""]
             width = max(len(r) for r in rows)
-            body = [[_md(shown(r[c] if c < len(r) else None, _formats(tab, first + i).get(c))) for c in range(width)] for i, r in enumerate(rows)]
+            body = [[_md(shown(r[c] if c < len(r) else None, tab.row_formats(first + i).get(c))) for c in range(width)] for i, r in enumerate(rows)]
             lines.append("| " + " | ".join(body[0]) + " |")
             lines.append("|" + "---|" * width)
             lines += ["| " + " | ".join(r) + " |" for r in body[1:]]
@@ -240,7 +236,7 @@ def write_html(tabs: Sequence[GeneratedTab], out: Path, lang: str) -> list[Path]
             head = "".join(f"<th>{html.escape(shown(v))}</th>" for v in rows[0])
             body = []
             for k, r in enumerate(rows[1:], start=1):
-                fmts = _formats(tab, first + k)
+                fmts = tab.row_formats(first + k)
                 cells = []
                 for c in range(width):
                     v = r[c] if c < len(r) else None
