@@ -361,10 +361,10 @@ def evaluate(ctx: Context, record: dict[str, Any], case_id: str, prior: CaseStat
                 contact = _clock(ctx, limits.first_contact, reported, place)
     closed_at = within = None
     if status in RESOLVED and (events or since == changed_at or case_id in ctx.seen_resolved):  # when it got there is known
-        closed_at = since
+        closed_at = since if since.tzinfo is ctx.inputs.tz else since.astimezone(ctx.inputs.tz)  # in the zone of the case's other times: they compare without working out offsets
         cycle_limit = decide.limit("cycle", category, priority)
         if cycle_limit is not None and reported is not None:
-            within = ctx.clocks.within(cycle_limit, (record.get("warehouse"), record.get("region")), reported, since)
+            within = ctx.clocks.within(cycle_limit, (record.get("warehouse"), record.get("region")), reported, closed_at)
     flag, span = stage.flag(now) if stage is not None else (None, None)
     overdue_by = span if flag == "OVERDUE" else None
     contact_flag, contact_span = contact.flag(now) if contact is not None else (None, None)

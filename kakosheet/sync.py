@@ -31,7 +31,7 @@ from .parallel import Execution
 from .patch import ApplyResult, GeneratedTab, Patch
 from .schema import TabSchema, norm_label, schemas
 from .state import State
-from .table import Sheet, find_header
+from .table import Sheet, find_header, resolved
 from .template import STATE_TAB
 from .validate import ParsedTab, parse_tab, record_rows
 
@@ -222,7 +222,9 @@ class Sync:
         header_findings: list[Finding] = []
         cases: pipeline.CasesTab | None = None
         reship_ids: IdFacts | None = None  # what was read of the Reshipments tab's IDs (validate.read_ids)
-        for key, schema in schemas().items():
+        # the Cases tab last: a backend may still be reading it (the largest) while the others are parsed
+        ordered = sorted(schemas().items(), key=lambda item: item[0] == "cases")
+        for key, schema in ordered:
             sheet = find_tab(sheets, schema)
             if sheet is None:
                 if key == "cases":
@@ -230,6 +232,8 @@ class Sync:
                         f"{backend.describe()}: no {schema.name_en!r} tab (or {schema.name_zh!r}); add it or create a workbook with `kakosheet init`"
                     )
                 continue
+            if key == "cases":
+                resolved(sheets)  # every tab read to its end before the sync goes on, readable or not
             header = find_header(sheet, schema)
             if header is None:
                 if any(v is not None for r in sheet.rows for v in r):
@@ -254,6 +258,9 @@ class Sync:
                 summary.rows_read[sheet.name] = len(tabs[key].records)
                 if key == "reshipments":
                     reship_ids = reships.read_facts(tabs[key], tz)
+        in_order = [sheet.name for sheet in map(functools.partial(find_tab, sheets), schemas().values()) if sheet is not None]
+        summary.rows_read = {name: summary.rows_read[name] for name in in_order if name in summary.rows_read}  # in the schemas' order
+        tabs = {key: tabs[key] for key in schemas() if key in tabs}
 
         step("computing")
         inputs = engine.Inputs(tabs=tabs, state=state, now=now, tz=tz, lang=lang, id_prefix=prefix)

@@ -8,6 +8,7 @@ checking, just before writing, that a row is still where it was read).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -37,6 +38,36 @@ class Sheet:
             if col < len(cells):
                 return cells[col]
         return None
+
+
+class PendingSheet(Sheet):
+    """A tab still being read: `rows` waits for `make()` (its rows) the first time it is asked for,
+    so that whoever reads a workbook can work on its other tabs meanwhile. Whatever `make` raises
+    (the tab cannot be read) is raised there."""
+
+    def __init__(self, name: str, make: Callable[[], list[list[Any]]], hidden: bool = False):  # noqa: D107
+        self.name, self.hidden = name, hidden
+        self._make: Callable[[], list[list[Any]]] | None = make
+        self._rows: list[list[Any]] | None = None
+
+    @property  # type: ignore[override]
+    def rows(self) -> list[list[Any]]:
+        if self._rows is None:
+            assert self._make is not None
+            self._rows = self._make()
+            self._make = None
+        return self._rows
+
+    @rows.setter
+    def rows(self, value: list[list[Any]]) -> None:
+        self._rows, self._make = value, None
+
+
+def resolved(sheets: dict[str, Sheet]) -> dict[str, Sheet]:
+    """`sheets` with every tab read to its end (a tab that cannot be read raises here)."""
+    for sheet in sheets.values():
+        sheet.rows  # noqa: B018  # a PendingSheet waits for its rows
+    return sheets
 
 
 def canonical(value: Any) -> Any:

@@ -26,6 +26,7 @@ from kakosheet.patch import ApplyResult, Patch, RowRef, RowWrite, TabPatch
 from kakosheet.reports import tab_names
 from kakosheet.schema import schemas
 from kakosheet.sync import sync
+from kakosheet.table import PendingSheet, resolved
 from kakosheet.template import PROBLEMS_TAB as PROBLEMS
 from kakosheet.template import SCORECARD_TAB as SCORECARD
 
@@ -230,6 +231,7 @@ def test_prefetched_read_equals_a_plain_one_and_is_dropped_when_the_file_changed
     early = XlsxBackend(book)
     early.prefetch()
     read = early.read()
+    assert isinstance(read["Cases"], PendingSheet)  # the largest tab: its rows are waited for when first asked for
     assert list(read) == list(plain)  # the workbook's order of tabs, though the big one is read last
     assert {n: (s.rows, s.hidden) for n, s in read.items()} == {n: (s.rows, s.hidden) for n, s in plain.items()}
     assert early._preloaded is not None and early._preloaded[3] is (True if halves else None)  # rows numbered, seen during the read
@@ -261,7 +263,7 @@ def test_the_parsed_halves_are_freed_once_read_though_the_collector_is_paused(tm
     gc.disable()
     try:
         backend.prefetch()
-        backend.read()
+        resolved(backend.read())  # the sheet parsed ahead is taken when its rows are first asked for
         deadline = time.monotonic() + 10
         while made[0]() is not None and time.monotonic() < deadline:  # its worker threads let go as they end
             time.sleep(0.01)

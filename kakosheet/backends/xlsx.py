@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -38,7 +39,7 @@ from ..errors import (
     WorkbookOpen,
 )
 from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
-from ..table import Sheet
+from ..table import PendingSheet, Sheet
 from ..template import Template
 from . import xlsx_charts, xlsx_read, xlsxpkg
 from .xlsx_sheet import PatchedSheet, SheetPatch, generated_sheet_xml, patch_worksheet
@@ -227,20 +228,25 @@ class XlsxBackend:
         order = sorted(wanted, key=lambda meta: prefetched is not None and meta.name == prefetched.name)
         out: dict[str, Sheet] = {meta.name: Sheet(meta.name, []) for meta in wanted}
         for meta in order:
+            hidden = meta.visible != SheetVisibleEnum.Visible
             if prefetched is not None and meta.name == prefetched.name:
                 if not prefetched.unpacks:
                     self._preload(prefetched.part, stamp)  # while calamine parses it, unpack the sheet's XML for the write
-                parsed = prefetched.parsed.result()
-                if parsed.xml is not None:
-                    self._preloaded = (stamp, prefetched.part, parsed.xml, parsed.numbered)
+                # the caller works on the other tabs while this one is still parsed
+                out[meta.name] = PendingSheet(meta.name, functools.partial(self._finish_prefetched, prefetched, stamp), hidden)
                 prefetched = None
-            else:
-                parsed = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name, str(self.path))])
-            raw = parsed.rows()
-            del parsed  # the parsed sheet goes before the next is parsed: one at a time in memory
-            out[meta.name] = Sheet(meta.name, raw, hidden=meta.visible != SheetVisibleEnum.Visible)
+                continue
+            raw = xlsx_read.Parsed(None, [xlsx_read.parse_whole(book, meta.name, str(self.path))]).rows()
+            out[meta.name] = Sheet(meta.name, raw, hidden=hidden)  # one parsed sheet at a time in memory
         self._read_stamp, self._read_sheets = stamp, out
         return out
+
+    def _finish_prefetched(self, prefetched: _Prefetch, stamp: tuple[int, int, int, str]) -> list[list[Any]]:
+        """The rows of the sheet parsed ahead, once its parse is done."""
+        parsed = prefetched.parsed.result()
+        if parsed.xml is not None:
+            self._preloaded = (stamp, prefetched.part, parsed.xml, parsed.numbered)
+        return parsed.rows()
 
     # -- writing -----------------------------------------------------------------------
 

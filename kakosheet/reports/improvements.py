@@ -11,6 +11,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import compress, repeat
+from operator import attrgetter, is_not, ne
 from typing import Any, NamedTuple
 
 from ..engine import CaseFacts
@@ -20,6 +22,8 @@ from ..schema import choice_sets, label, norm_label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
 from .scorecard import ONE_DAY, Orders, order_book, supplier_key, window_orders
+
+_REPORTED, _STATUS = attrgetter("reported_at"), attrgetter("status")
 
 WINDOW_DAYS = 90
 ALPHA = 0.05
@@ -84,19 +88,22 @@ class ImprovementResults(Report):
         plans, days = self.plans, self.days
         if not plans:  # most workbooks: nothing to count
             return
-        earliest = self.earliest
-        for c in cases:
-            reported = c.reported_at
-            if reported is None or c.status == CANCELLED:
-                continue
-            if earliest is None or reported < earliest:
-                earliest = reported
-            for plan, counted in zip(plans, days, strict=True):
-                if _in_scope(plan, c):
-                    offset = math.floor((reported - plan.started) / ONE_DAY)
-                    if -plan.days <= offset < plan.days:
-                        counted[offset] += 1
-        self.earliest = earliest
+        cases = cases if isinstance(cases, list) else list(cases)
+        # the cases counted (reported, not cancelled), taken out in C; then, per improvement, those in its scope
+        live = list(compress(cases, map(is_not, map(_REPORTED, cases), repeat(None))))
+        live = list(compress(live, map(ne, map(_STATUS, live), repeat(CANCELLED))))
+        if not live:
+            return
+        earliest = min(map(_REPORTED, live))
+        if self.earliest is None or earliest < self.earliest:
+            self.earliest = earliest
+        for plan, counted in zip(plans, days, strict=True):
+            scope_of = attrgetter(plan.kind)  # the fact the scope names: supplier, category, carrier or product_category
+            wanted = {v for v in set(map(scope_of, live)) if _in_scope(plan, v)}
+            for reported in map(_REPORTED, compress(live, map(wanted.__contains__, map(scope_of, live)))):
+                offset = math.floor((reported - plan.started) / ONE_DAY)
+                if -plan.days <= offset < plan.days:
+                    counted[offset] += 1
 
     def merge(self, later: ImprovementResults) -> ImprovementResults:
         for mine, theirs in zip(self.days, later.days, strict=True):
@@ -166,12 +173,11 @@ def _category_key(text: str) -> str:
     return wanted
 
 
-def _in_scope(plan: Plan, c: CaseFacts) -> bool:
-    kind = plan.kind
-    if kind == "category":
-        return c.category == plan.key
-    value = c.supplier if kind == "supplier" else c.carrier if kind == "carrier" else c.product_category
-    return value is not None and supplier_key(value) == plan.key
+def _in_scope(plan: Plan, value: str | None) -> bool:
+    """Whether a case whose fact of the kind `plan` names is `value` is in its scope."""
+    if value is None:
+        return False
+    return value == plan.key if plan.kind == "category" else supplier_key(value) == plan.key
 
 
 def _orders(plan: Plan, book: dict[str, Orders], start: datetime, end: datetime, setting: Setting) -> float:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from itertools import compress, repeat
-from operator import attrgetter, is_
+from operator import attrgetter, is_, sub
 from typing import Any
 
 from ..engine import CaseFacts
@@ -37,6 +37,7 @@ MIN_ORDERS = 30  # fewer orders than this (the setting min_orders): no verdict
 WINDOWS = (90, 30)  # days: the windows below the all-time table
 CHART_SUPPLIERS = 15  # the ranking chart shows the worst this many
 ONE_DAY = timedelta(days=1)
+ZERO = timedelta(0)
 HEADERS = {
     "en": [
         "Rank", "Supplier", "Orders", "Cases", "After-sales rate", "Rate 95% low", "Rate 95% high", "vs average",
@@ -92,7 +93,8 @@ class Scorecard(Report):
     def __init__(self, setting: Setting) -> None:
         self.orders = order_book(setting.tabs.get("orders"))
         self.tz = setting.tz
-        self.since = {days: setting.now - timedelta(days=days) for days in WINDOWS}
+        # in the zone the cases' times are read in: datetimes of one zone compare without working out offsets
+        self.since = {days: (setting.now - timedelta(days=days)).astimezone(setting.tz) for days in WINDOWS}
         self.tally = Tally()
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
@@ -212,14 +214,16 @@ class Tally:
 
 _COUNTED = attrgetter("flag", "supplier", "status", "month", "category")
 _PARTY_PRODUCT = attrgetter("supplier", "status", "party", "product_category")
-_REPORTED, _CLOSED, _CLAIM = attrgetter("reported_at"), attrgetter("closed_at"), attrgetter("claim")
+_SUPPLIER_MONTH = attrgetter("supplier", "status", "month")
+_CLAIMED_BY = attrgetter("supplier", "status", "currency")
+_SUPPLIER, _REPORTED, _CLOSED, _CLAIM = attrgetter("supplier"), attrgetter("reported_at"), attrgetter("closed_at"), attrgetter("claim")
 
 
 def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, since: Mapping[int, datetime] | None = None) -> Tally:
     """Count `cases` for the summary tabs; `orders` (order_book) tells which months a supplier has
-    orders for, `since` when each window (in days) begins. The cases are counted first by the
-    facts most share (in C, by Counter), and only those with a time or an amount of their own one
-    by one: this runs on every case of every sync."""
+    orders for, `since` when each window (in days) begins. The cases are counted by the facts
+    many share (in C, by Counter), and the times and amounts of their own are worked out by
+    `map` and only grouped one by one: this runs on every case of every sync."""
     cases = cases if isinstance(cases, list) else list(cases)
     out = Tally()
     suppliers, spellings = out.suppliers, out.spellings
@@ -268,25 +272,32 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, sin
         if product:
             s.products[supplier_key(product)] += n
 
-    windows = sorted((since or {}).items(), key=lambda w: w[1])  # the longest window first
-    if windows:  # the cases reported in the longest window (`is True`: a blank Reported at compares as NotImplemented)
-        earliest = windows[0][1]
-        for c in compress(cases, map(is_, map(earliest.__le__, map(_REPORTED, cases)), repeat(True))):
-            supplier, reported = c.supplier, c.reported_at
-            if not supplier or reported is None or c.status == CANCELLED:
-                continue
-            key = keys[supplier]
-            if counted_in(key, c.month):
-                recent = suppliers[key].recent
-                for days, start in windows:
-                    if reported >= start:
-                        recent[days] += 1
-    for c in compress(cases, map(_CLOSED, cases)):
-        if c.supplier and c.status in RESOLVED and c.reported_at is not None and c.closed_at >= c.reported_at:
-            suppliers[keys[c.supplier]].close_days.append((c.closed_at - c.reported_at) / ONE_DAY)
-    for c in compress(cases, map(_CLAIM, cases)):
-        if c.supplier and c.status != CANCELLED:
-            suppliers[keys[c.supplier]].claims[c.currency or ""] += round(c.claim * 100)
+    for days, start in (since or {}).items():  # the cases reported in each window (`is True`: a blank Reported at compares as NotImplemented)
+        recent = compress(cases, map(is_, map(start.__le__, map(_REPORTED, cases)), repeat(True)))
+        for (supplier, status, month), n in Counter(map(_SUPPLIER_MONTH, recent)).items():
+            if supplier and status != CANCELLED and counted_in(keys[supplier], month):
+                suppliers[keys[supplier]].recent[days] += n
+    # the closing times known (only resolved cases have one), then the claims: grouped by the
+    # supplier as typed, then added to its key's
+    closed = list(compress(cases, map(_CLOSED, cases)))
+    closed = list(compress(closed, map(_REPORTED, closed)))
+    spans: dict[str | None, list[timedelta]] = {}
+    for supplier, span in zip(map(_SUPPLIER, closed), map(sub, map(_CLOSED, closed), map(_REPORTED, closed)), strict=True):
+        found = spans.get(supplier)
+        if found is None:
+            spans[supplier] = [span]
+        else:
+            found.append(span)
+    for supplier, found in spans.items():
+        if supplier:
+            suppliers[keys[supplier]].close_days += [d / ONE_DAY for d in found if d >= ZERO]
+    claimed = list(compress(cases, map(_CLAIM, cases)))
+    cents: Counter[tuple[str | None, str, str]] = Counter()
+    for key, amount in zip(map(_CLAIMED_BY, claimed), map(_CLAIM, claimed), strict=True):
+        cents[key] += round(amount * 100)
+    for (supplier, status, currency), amount in cents.items():
+        if supplier and status != CANCELLED:
+            suppliers[keys[supplier]].claims[currency or ""] += amount
     return out
 
 

@@ -6,14 +6,15 @@ within the whole-cycle limit. Empty months are zeros. Cancelled cases are left o
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from itertools import compress
-from operator import attrgetter
+from datetime import datetime, timedelta, tzinfo
+from itertools import compress, repeat
+from operator import attrgetter, sub
 from typing import Any
 
-from ..engine import CaseFacts, month_of
+from ..engine import CaseFacts
 from ..findings import Finding
 from ..patch import Chart, GeneratedTab, Series
 from ..schema import label
@@ -24,7 +25,8 @@ from .scorecard import ONE_DAY, order_book, supplier_key
 
 MONTHS = 12
 _COUNTED = attrgetter("status", "month", "category", "supplier")
-_CLOSED = attrgetter("closed_at")
+_CLOSED, _REPORTED, _WITHIN = attrgetter("closed_at"), attrgetter("reported_at"), attrgetter("within_cycle")
+ZERO = timedelta(0)
 WORDS = {
     "en": {
         "month": "Month",
@@ -70,7 +72,8 @@ class MonthlyTrend(Report):
         for o in book.values():
             self.per_month.update(o.by_month)
         self.tz = setting.tz
-        self.first = datetime.strptime(self.months[0], "%Y-%m").replace(tzinfo=setting.tz)
+        # when each month begins, and the next after the last: a time's month is where it falls among them
+        self.starts = [_month_start(m, setting.tz) for m in self.months] + [_month_start(_next_month(self.months[-1]), setting.tz)]
         self.cases: Counter[tuple[str, str]] = Counter()  # (month, problem type) -> cases
         self.rated: Counter[str] = Counter()  # month -> cases of suppliers with orders that month
         self.days: dict[str, list[float]] = {}  # month closed -> days to close, in row order
@@ -78,21 +81,30 @@ class MonthlyTrend(Report):
 
     def add(self, cases: Iterable[CaseFacts]) -> None:
         cases = cases if isinstance(cases, list) else list(cases)
-        wanted, ordered, tz, first = set(self.months), self.ordered, self.tz, self.first
+        wanted, ordered = set(self.months), self.ordered
         for (status, month, category, supplier), n in Counter(map(_COUNTED, cases)).items():  # counted in C
             if status == CANCELLED or month not in wanted:
                 continue
             self.cases[month, category or NO_TYPE] += n
             if supplier and (supplier_key(supplier), month) in ordered:
                 self.rated[month] += n
-        for c in compress(cases, map(_CLOSED, cases)):  # the closing times known: one by one
-            closed = c.closed_at
-            if c.status != CANCELLED and closed >= first and c.reported_at is not None and closed >= c.reported_at:
-                closed_month = month_of(closed, tz)
-                if closed_month in wanted:
-                    self.days.setdefault(closed_month, []).append((closed - c.reported_at) / ONE_DAY)
-                    if c.within_cycle is not None:
-                        self.within[closed_month, c.within_cycle] += 1
+        # the closing times known (only resolved cases have one), each put in its month by where it
+        # falls among the months' starts, in C; then grouped one by one
+        closed = list(compress(cases, map(_CLOSED, cases)))
+        closed = list(compress(closed, map(_REPORTED, closed)))
+        starts, months = self.starts, self.months
+        for at, span, kept in zip(
+            map(bisect_right, repeat(starts), map(_CLOSED, closed)), map(sub, map(_CLOSED, closed), map(_REPORTED, closed)), map(_WITHIN, closed), strict=True
+        ):
+            if 0 < at < len(starts) and span >= ZERO:
+                month = months[at - 1]
+                found = self.days.get(month)
+                if found is None:
+                    self.days[month] = [span / ONE_DAY]
+                else:
+                    found.append(span / ONE_DAY)
+                if kept is not None:
+                    self.within[month, kept] += 1
 
     def merge(self, later: MonthlyTrend) -> MonthlyTrend:
         self.cases.update(later.cases)
@@ -135,6 +147,15 @@ class MonthlyTrend(Report):
             formats={last - 4: "0.00%", last: "0%"},
             charts=(chart,),
         )
+
+
+def _month_start(month: str, tz: tzinfo) -> datetime:
+    return datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
+
+
+def _next_month(month: str) -> str:
+    year, m = int(month[:4]), int(month[5:7])
+    return f"{year + m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
