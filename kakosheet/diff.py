@@ -170,7 +170,8 @@ def same_grid(sheet: Sheet | None, tab: GeneratedTab) -> bool:
     old, new = _trimmed_rows(sheet.rows), _trimmed_rows(tab.rows)
     if len(old) != len(new):
         return False
-    return all(a == b or _same_row(a, b) for a, b in zip(old, new, strict=True))
+    blank = [None] * max(map(len, old), default=0)  # a row read is as wide as the sheet: blank past what the tab shows
+    return all(a == b or (a[: len(b)] == b and a[len(b) :] == blank[: len(a) - len(b)]) or _same_row(a, b) for a, b in zip(old, new, strict=True))
 
 
 def _same_row(old: list[Any], new: list[Any]) -> bool:

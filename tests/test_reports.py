@@ -108,3 +108,24 @@ def test_the_template_has_a_placeholder_tab_for_every_report() -> None:
         assert len(set(names)) == len(REPORTS)
         assert build(lang).generated == names
     assert "逾期清单" in tab_names("zh") and "Overdue" in tab_names("en")
+
+
+def test_a_tab_is_shown_already_only_when_every_cell_it_shows_is_there_and_nothing_else() -> None:
+    """same_grid decides whether a summary tab is rewritten: a row read is as wide as the sheet
+    (blank past what the tab shows), numbers come back as floats and times as their serials."""
+    from kakosheet.diff import same_grid
+    from kakosheet.patch import GeneratedTab
+
+    when = datetime(2026, 11, 2, 9, 30)
+    tab = GeneratedTab("T", [["title"], ["a", "b", "c"], ["x", 3, when], ["y"]])
+    read = [["title", None, None, None], ["a", "b", "c", None], ["x", 3.0, when, None], ["y", None, None, None], [None] * 4]
+    assert same_grid(Sheet("T", read), tab)
+    assert same_grid(Sheet("T", [r[:3] for r in read]), tab)
+    serial = [*read[:2], ["x", 3.0, 46328.395833333336, None], *read[3:]]  # the time as Excel's serial number
+    assert same_grid(Sheet("T", serial), tab)
+    for row, col, value in [(2, 3, "left over"), (3, 1, ""), (3, 2, 4.0), (0, 3, "z")]:
+        other = [list(r) for r in read]
+        other[row][col] = value
+        assert same_grid(Sheet("T", other), tab) is (value == "")  # a blank read as '' is blank
+    assert not same_grid(Sheet("T", read[:3]), tab)
+    assert not same_grid(Sheet("T", read, hidden=True), tab)

@@ -73,6 +73,8 @@ class Overdue(Report):
             for c in cases
             if c.flag == "OVERDUE"
         ]
+        self.rows.sort(key=itemgetter(0))  # here, in each part: the merged parts are then sorted in one pass over two runs
+
 
     def merge(self, later: Overdue) -> Overdue:
         self.rows += later.rows
@@ -86,7 +88,7 @@ class Overdue(Report):
         summary = words["count"].format(n=len(rows)) if rows else words["none"]
         header = list(HEADERS[lang])
         if rows:  # who has the most to catch up on: beside the list, so that its header stays the tab's header
-            owners = _most_first(Counter(r[4] or words["nobody"] for r in rows))
+            owners = _most_first(_typed(Counter(map(itemgetter(4), rows)), words["nobody"]))
             suppliers = _suppliers(rows, words["no_supplier"])
             header += [None, words["owner"], words["cases"], None, words["supplier"], words["cases"]]
             for i, row in enumerate(rows):
@@ -103,13 +105,20 @@ def _most_first(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _typed(counts: Counter[Any], none: str) -> Counter[str]:
+    """`counts` with the blank names' counted as `none`."""
+    if None in counts:
+        counts[none] += counts.pop(None)
+    return counts
+
+
 def _suppliers(rows: list[list[Any]], none: str) -> list[tuple[str, int]]:
     """Overdue cases per supplier, names compared as the scorecard compares them, each shown as most often typed."""
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
-    for r in rows:
-        key = supplier_key(r[1]) if r[1] else ""
-        counts[key] += 1
-        spellings.setdefault(key, Counter())[r[1] or none] += 1
+    for name, n in Counter(map(itemgetter(1), rows)).items():  # counted in C, then folded per supplier
+        key = supplier_key(name) if name else ""
+        counts[key] += n
+        spellings.setdefault(key, Counter())[name or none] += n
     shown = {k: v.most_common(1)[0][0] for k, v in spellings.items()}
     return sorted(((shown[k], n) for k, n in counts.items()), key=lambda kv: (-kv[1], kv[0]))
