@@ -607,6 +607,7 @@ class _Sheet:
         self.conditional_formats: list[dict[str, Any]] = []
         self.formats: list[tuple[tuple[int, int, int, int], dict[str, Any], str]] = []  # repeatCell formats
         self.charts: list[dict[str, Any]] = []  # EmbeddedChart objects floating on this sheet (chartId, spec, position)
+        self.pixels: dict[str, dict[int, int]] = {"ROWS": {}, "COLUMNS": {}}  # updateDimensionProperties pixelSize, where set
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Sheet:
         other = _Sheet.__new__(_Sheet)
@@ -1176,6 +1177,36 @@ class FakeSheets:
                 for row in sh.rows
             ]
             return _trim(matrix)
+
+    def cell_format(self, spreadsheet_id: str, sheet_title: str, row: int, col: int) -> dict[str, Any]:
+        """The userEnteredFormat of the cell at 0-based `row`, `col`: every repeatCell that covers it,
+        applied in order, each setting (or, absent from its cell, clearing) the fields it names."""
+        with self._lock:
+            _, sh = self._sheet(spreadsheet_id, sheet_title)
+            out: dict[str, Any] = {}
+            for (r0, r1, c0, c1), fmt, fields in sh.formats:
+                if not (r0 <= row < r1 and c0 <= col < c1):
+                    continue
+                for path in _mask_paths(fields):
+                    if path[0] != "userEnteredFormat":
+                        continue
+                    inner, source, target = path[1:], fmt, out
+                    if not inner:  # the whole format
+                        out = copy.deepcopy(fmt)
+                        continue
+                    for key in inner[:-1]:
+                        source = source.get(key, {}) if isinstance(source, dict) else {}
+                        target = target.setdefault(key, {})
+                    if isinstance(source, dict) and inner[-1] in source:
+                        target[inner[-1]] = copy.deepcopy(source[inner[-1]])
+                    else:
+                        target.pop(inner[-1], None)
+            return out
+
+    def pixel_sizes(self, spreadsheet_id: str, sheet_title: str, dimension: str = "COLUMNS") -> dict[int, int]:
+        """The pixel sizes set on a grid's columns (or rows), by 0-based index."""
+        with self._lock:
+            return dict(self._sheet(spreadsheet_id, sheet_title)[1].pixels[dimension])
 
     def sheet_id(self, spreadsheet_id: str, sheet_title: str) -> int:
         with self._lock:
@@ -2004,8 +2035,9 @@ def _grid_data(ss: _Spreadsheet, sh: _Sheet, r0: int, r1: int, c0: int, c1: int)
             target = row_md if dr["dimension"] == "ROWS" else col_md
             for i in range(dr["startIndex"], dr["endIndex"]):
                 target.setdefault(i, []).append(copy.deepcopy(md))
-    gd["rowMetadata"] = [{"pixelSize": 21, **({"developerMetadata": row_md[r]} if r in row_md else {})} for r in range(r0, r1)]
-    gd["columnMetadata"] = [{"pixelSize": 100, **({"developerMetadata": col_md[c]} if c in col_md else {})} for c in range(c0, c1)]
+    rows_px, cols_px = sh.pixels["ROWS"], sh.pixels["COLUMNS"]
+    gd["rowMetadata"] = [{"pixelSize": rows_px.get(r, 21), **({"developerMetadata": row_md[r]} if r in row_md else {})} for r in range(r0, r1)]
+    gd["columnMetadata"] = [{"pixelSize": cols_px.get(c, 100), **({"developerMetadata": col_md[c]} if c in col_md else {})} for c in range(c0, c1)]
     return gd
 
 
@@ -2519,6 +2551,26 @@ def _req_repeat_cell(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
         sh.formats.append(((r0, r1, c0, c1), copy.deepcopy(cell.get("userEnteredFormat") or {}), fields_str))
 
 
+def _req_update_dimension_properties(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
+    """updateDimensionProperties of a grid's rows or columns: pixelSize only (what is kept)."""
+    fields_str = spec.get("fields")
+    if not isinstance(fields_str, str) or not fields_str.strip():
+        raise _invalid(f"{ctx}: At least one field must be specified.")
+    paths = {p[0] for p in _mask_paths(fields_str)}
+    if paths - {"pixelSize"}:
+        raise _invalid(f"{ctx}: field {sorted(paths - {'pixelSize'})[0]!r} is not supported by FakeSheets' updateDimensionProperties")
+    if "dataSourceSheetRange" in spec:
+        raise _invalid(f"{ctx}: data source sheets are not supported")
+    sh, dim, start, end = _dim_range(ss, spec.get("range"), ctx)
+    if end > sh.count(dim):
+        raise _invalid(f"{ctx}: range is beyond the grid ({sh.count(dim)} {dim.lower()})")
+    size = (spec.get("properties") or {}).get("pixelSize")
+    if not isinstance(size, int) or size < 0:
+        raise _invalid(f"{ctx}: Invalid value at 'properties.pixel_size' ({size!r})")
+    for i in range(start, end):
+        sh.pixels[dim][i] = size
+
+
 def _req_set_data_validation(ss: _Spreadsheet, spec: dict[str, Any], ctx: str) -> None:
     sh, r0, r1, c0, c1 = _grid_bounds(ss, spec.get("range"), ctx)
     rule = spec.get("rule")
@@ -2861,6 +2913,7 @@ _REQUEST_HANDLERS: dict[str, Callable[[_Spreadsheet, dict[str, Any], str], Any]]
     "sortRange": _req_sort_range,
     "setDataValidation": _req_set_data_validation,
     "repeatCell": _req_repeat_cell,
+    "updateDimensionProperties": _req_update_dimension_properties,
     "addProtectedRange": _req_add_protected_range,
     "deleteProtectedRange": _req_delete_protected_range,
     "addConditionalFormatRule": _req_add_conditional_format_rule,
@@ -2879,7 +2932,6 @@ _KNOWN_UNSUPPORTED = frozenset(
         "updateBorders",
         "mergeCells",
         "unmergeCells",
-        "updateDimensionProperties",
         "autoResizeDimensions",
         "duplicateSheet",
         "copyPaste",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import re
 import zlib
@@ -88,6 +89,7 @@ class GSheetsBackend:
         self.client = client
         self._meta: dict[str, Any] = {}
         self._charts: dict[int, list[dict[str, Any]]] = {}  # sheetId -> its charts (chartId, spec, position) as last read
+        self._layouts: dict[int, dict[str, Any]] = {}  # sheetId -> the developer metadata naming the layout a generated tab was given
         self._sheets: dict[str, Sheet] = {}
         self.timezone: str | None = None
 
@@ -120,11 +122,17 @@ class GSheetsBackend:
         )
 
     def _metadata(self, caller: Caller) -> dict[str, Any]:
-        fields = "properties(title,timeZone),sheets(properties(sheetId,title,index,hidden,gridProperties(rowCount,columnCount,frozenRowCount)),charts(chartId,spec,position))"
+        fields = (
+            "properties(title,timeZone),sheets(properties(sheetId,title,index,hidden,gridProperties(rowCount,columnCount,frozenRowCount)),"
+            "charts(chartId,spec,position),developerMetadata(metadataId,metadataKey,metadataValue))"
+        )
         with self._errors():
             meta = caller("metadata read", lambda: self.client.http_client.fetch_sheet_metadata(self.id, params={"fields": fields}))
         self._meta = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
         self._charts = {s["properties"].get("sheetId", 0): list(s.get("charts", [])) for s in meta.get("sheets", [])}
+        self._layouts = {
+            s["properties"].get("sheetId", 0): md for s in meta.get("sheets", []) for md in s.get("developerMetadata", []) if md.get("metadataKey") == LAYOUT_KEY
+        }
         self.timezone = meta.get("properties", {}).get("timeZone")
         return meta
 
@@ -193,6 +201,7 @@ class GSheetsBackend:
                 if any(isinstance(w.cells.get(col), (datetime, date)) for w in tab.rows):
                     requests.append(_number_format(props["sheetId"], col, tab.header_row))
         charts: list[dict[str, Any]] = []  # after every tab's own requests: a chart's ranges must fit its grown grid
+        layouts: list[dict[str, Any]] = []  # the generated tabs' formats and widths, likewise
         taken = {p.get("sheetId", 0) for p in self._meta.values()}
         for gen in patch.generated:
             drawn = [c for c in gen.charts if _drawable(c)]
@@ -205,8 +214,10 @@ class GSheetsBackend:
                 taken.add(sheet_id)
                 properties = {"sheetId": sheet_id, "title": gen.name, "hidden": gen.hidden, "gridProperties": {"rowCount": rows + 50, "columnCount": max(cols, 10), "frozenRowCount": gen.header_row}}
                 requests.append({"addSheet": {"properties": properties}})
+                layouts += _layout_requests(gen, sheet_id, None)
                 charts += self._chart_requests(gen, sheet_id, [])
                 continue
+            layouts += _layout_requests(gen, props.get("sheetId", 0), self._layouts.get(props.get("sheetId", 0)))
             charts += self._chart_requests(gen, props.get("sheetId", 0), self._charts.get(props.get("sheetId", 0), []))
             grid = props.get("gridProperties", {})
             changes: dict[str, Any] = {}
@@ -226,7 +237,7 @@ class GSheetsBackend:
                     else:
                         properties[key] = value
                 requests.append({"updateSheetProperties": {"properties": properties, "fields": ",".join(changes)}})
-        return requests + charts
+        return requests + layouts + charts
 
     def _chart_requests(self, gen: GeneratedTab, sheet_id: int, have: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What makes the charts on generated tab `gen` (sheet `sheet_id`, holding the charts
@@ -387,6 +398,72 @@ def _number_format(sheet_id: int, col: int, header_row: int) -> dict[str, Any]:
             "fields": "userEnteredFormat.numberFormat",
         }
     }
+
+
+LAYOUT_KEY = "kakosheet.layout"  # developer metadata on a generated tab: a digest of the formats and widths it was given
+PIXELS_PER_CHARACTER, PIXEL_PADDING = 7, 5  # an xlsx column width (in characters) as pixels
+
+
+def number_format(pattern: str) -> dict[str, str]:
+    """The Sheets numberFormat of an xlsx number format a generated tab uses."""
+    return {"type": "PERCENT" if pattern.endswith("%") else "NUMBER", "pattern": pattern}
+
+
+def layout(gen: GeneratedTab, sheet_id: int) -> list[dict[str, Any]]:
+    """The requests that give generated tab `gen` (sheet `sheet_id`) what the xlsx writer gives
+    it: its title line and header rows bold, the header frozen, each table's number formats (rates as percentages), and
+    column widths that fit. Formats set by an earlier layout are cleared first. Nothing
+    for a hidden tab (the state)."""
+    if gen.hidden:
+        return []
+    width = max((len(r) for r in gen.rows), default=1)
+    out: list[dict[str, Any]] = [
+        {"repeatCell": {"range": {"sheetId": sheet_id}, "cell": {"userEnteredFormat": {}}, "fields": "userEnteredFormat(numberFormat,textFormat)"}},
+        {"updateSheetProperties": {"properties": {"sheetId": sheet_id, "gridProperties": {"frozenRowCount": gen.header_row}}, "fields": "gridProperties.frozenRowCount"}},
+    ]
+    title = {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": 1, "startColumnIndex": 0, "endColumnIndex": 1}
+    out.append({"repeatCell": {"range": title, "cell": {"userEnteredFormat": {"textFormat": {"bold": True, "fontSize": 12}}}, "fields": "userEnteredFormat.textFormat(bold,fontSize)"}})
+    for row in sorted(gen.header_rows() - {1}):
+        bounds = {"sheetId": sheet_id, "startRowIndex": row - 1, "endRowIndex": row, "startColumnIndex": 0, "endColumnIndex": width}
+        out.append({"repeatCell": {"range": bounds, "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}}, "fields": "userEnteredFormat.textFormat.bold"}})
+    tables = [(gen.header_row, len(gen.rows) - gen.header_row if gen.format_rows is None else gen.format_rows, gen.formats)] if gen.header_row else []
+    tables += [(section.header_row, section.rows, section.formats) for section in gen.sections]
+    for header_row, rows, formats in tables:
+        for col, pattern in sorted(formats.items()):
+            if rows > 0:
+                bounds = {"sheetId": sheet_id, "startRowIndex": header_row, "endRowIndex": header_row + rows, "startColumnIndex": col, "endColumnIndex": col + 1}
+                out.append({"repeatCell": {"range": bounds, "cell": {"userEnteredFormat": {"numberFormat": number_format(pattern)}}, "fields": "userEnteredFormat.numberFormat"}})
+    for col, chars in gen.column_widths().items():
+        bounds = {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": col, "endIndex": col + 1}
+        out.append({"updateDimensionProperties": {"range": bounds, "properties": {"pixelSize": round(chars * PIXELS_PER_CHARACTER) + PIXEL_PADDING}, "fields": "pixelSize"}})
+    return out
+
+
+def _layout_requests(gen: GeneratedTab, sheet_id: int, known: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """`layout(gen)` and the developer metadata that names it, unless the tab has that layout
+    already (`known`: the metadata read from the tab): most syncs change a summary tab's values
+    only, and send no formats."""
+    requests = layout(gen, sheet_id)
+    if not requests:
+        return []
+    digest = hashlib.sha256(json.dumps(layout(gen, 0), sort_keys=True).encode()).hexdigest()[:16]
+    if known is not None and known.get("metadataValue") == digest:
+        return []
+    if known is not None and "metadataId" in known:
+        named = {
+            "updateDeveloperMetadata": {
+                "dataFilters": [{"developerMetadataLookup": {"metadataId": known["metadataId"]}}],
+                "developerMetadata": {"metadataValue": digest},
+                "fields": "metadataValue",
+            }
+        }
+    else:
+        named = {
+            "createDeveloperMetadata": {
+                "developerMetadata": {"metadataKey": LAYOUT_KEY, "metadataValue": digest, "location": {"sheetId": sheet_id}, "visibility": "DOCUMENT"}
+            }
+        }
+    return [*requests, named]
 
 
 def _grid_changes(old: list[list[Any]], new: list[list[Any]]) -> dict[int, dict[int, Any]]:
