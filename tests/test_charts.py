@@ -168,3 +168,28 @@ def blue_pixels(ppm: bytes) -> int:
     return sum(
         1 for i in range(0, len(pixels) - 2, 3) if abs(pixels[i] - 0x44) < 30 and abs(pixels[i + 1] - 0x72) < 30 and abs(pixels[i + 2] - 0xC4) < 30
     )
+
+
+@pytest.mark.parametrize("cases", [300, 12], ids=["many-types", "few-types"])
+def test_no_chart_covers_a_cell_of_its_tab(tmp_path: Path, cases: int) -> None:
+    """Each chart sits where its tab shows nothing: beside a table it fits next to, else below."""
+    path = write_book(tmp_path / "book.xlsx", cases=cases)
+    sync(XlsxBackend(path, backups=0), NOW)
+    wb = openpyxl.load_workbook(path)
+    checked = 0
+    with zipfile.ZipFile(path) as zf:
+        workbook, rels = zf.read("xl/workbook.xml").decode(), zf.read("xl/_rels/workbook.xml.rels").decode()
+        for tab, rid in re.findall(r'<sheet name="([^"]+)"[^>]*r:id="([^"]+)"', workbook):
+            target = re.search(rf'Id="{rid}"[^>]*Target="([^"]+)"|Target="([^"]+)"[^>]*Id="{rid}"', rels)
+            part = "xl/" + (target.group(1) or target.group(2)).lstrip("/").removeprefix("xl/")
+            sheet_rels = part.replace("worksheets/", "worksheets/_rels/") + ".rels"
+            if sheet_rels not in zf.namelist():
+                continue
+            for drawing in re.findall(r'Target="\.\./drawings/(kakosheet_[^"]+)"', zf.read(sheet_rels).decode()):
+                xml = zf.read(f"xl/drawings/{drawing}").decode()
+                for c0, r0, c1, r1 in re.findall(r"<xdr:from><xdr:col>(\d+)</xdr:col>.*?<xdr:row>(\d+)</xdr:row>.*?<xdr:to><xdr:col>(\d+)</xdr:col>.*?<xdr:row>(\d+)</xdr:row>", xml, re.S):
+                    rows = list(wb[tab.replace("&amp;", "&")].iter_rows(values_only=True))
+                    covered = [(r, c) for r in range(int(r0), min(int(r1) + 1, len(rows))) for c in range(int(c0), int(c1) + 1) if c < len(rows[r]) and rows[r][c] is not None]
+                    assert covered == [], (tab, covered[:5])
+                    checked += 1
+    assert checked == 3  # the scorecard's, the Pareto and the monthly chart

@@ -13,12 +13,13 @@ from typing import Any
 
 from ..engine import CaseFacts
 from ..findings import Finding
-from ..patch import Chart, GeneratedTab, Series
+from ..patch import Chart, GeneratedTab, Section, Series
 from ..schema import choice_sets, label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
 
 MONTHS = 12
+CHART_MIN_ROWS = 12  # the least height of the Pareto chart beside its table; else it goes below the tab
 _STATUS_CATEGORY_MONTH = attrgetter("status", "category", "month")
 NO_TYPE = ""  # the key a case without a problem type is counted under
 HEADERS = {
@@ -109,16 +110,22 @@ class ProblemTypes(Report):
             block.append([m, *counts, sum(counts)])
         summary = words["summary"].format(n=total) if total else words["none"]
         headers = HEADERS[lang]
+        grid = [[title(name, setting.now, setting.tz, lang, summary)], headers, *rows, [], *block]
+        block_row = 3 + len(rows)  # 0-based row of the monthly table's title
+        # beside the Pareto table where it fits above the monthly table (which is wider), else below everything
+        room = block_row - 2
+        anchor, size = ((len(headers) + 1, 1), (10, room)) if room >= CHART_MIN_ROWS else ((0, len(grid) + 1), (10, 18))
         charts = (
-            (Chart("pareto", "column", words["chart"], (0, 3, 2 + len(rows)), (Series(headers[1], 1), Series(headers[3], 3, secondary=True, percent=True)), 2, (len(headers) + 1, 1), (10, 18), lang),)
+            (Chart("pareto", "column", words["chart"], (0, 3, 2 + len(rows)), (Series(headers[1], 1), Series(headers[3], 3, secondary=True, percent=True)), 2, anchor, size, lang),)
             if rows
             else ()
         )
         return GeneratedTab(
             name=name,
-            rows=[[title(name, setting.now, setting.tz, lang, summary)], headers, *rows, [], *block],
+            rows=grid,
             formats={2: "0.00%", 3: "0.00%"},
             format_rows=len(rows),
+            sections=(Section(block_row + 2, len(months)),),  # the monthly table: its header styled as one
             charts=charts,
         )
 
