@@ -83,7 +83,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     Purchasers fill in the Cases tab; `kakosheet sync` validates every row, gives each case a
     permanent ID, suggests the responsible party, tracks each stage against its time limit and
-    rebuilds the summary tabs (Supplier Scorecard, Problem Types, Carriers & Regions, Overdue, Problems). Exit codes: 0 success (rows with findings included),
+    rebuilds the summary tabs (Supplier Scorecard, Problem Types, Monthly Trend, Responsibility, SLA Report, Carriers & Regions, Improvement Results, Overdue, Problems). Exit codes: 0 success (rows with findings included),
     1 failure, 2 bad usage.
     """
     ctx.ensure_object(dict)["debug"] = debug

@@ -214,3 +214,10 @@ def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
     )
     assert r.stdout.count("\n") == 1 and r.stdout.startswith("Cases row")
     assert "Error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_help_names_every_summary_tab_a_sync_rebuilds() -> None:
+    from kakosheet.reports import REPORTS
+
+    text = " ".join(CliRunner().invoke(cli.main, ["--help"]).output.split())
+    assert [r.names["en"] for r in REPORTS if r.names["en"] not in text] == []
