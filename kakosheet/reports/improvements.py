@@ -21,7 +21,7 @@ from ..patch import GeneratedTab
 from ..schema import choice_sets, label, norm_label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
-from .scorecard import ONE_DAY, Orders, order_book, supplier_key, window_orders
+from .scorecard import ONE_DAY, Orders, supplier_key, window_orders
 
 _REPORTED, _STATUS = attrgetter("reported_at"), attrgetter("status")
 
@@ -115,7 +115,7 @@ class ImprovementResults(Report):
     def render(self, setting: Setting, findings: Sequence[Finding]) -> GeneratedTab:
         lang = setting.lang
         name, w = self.name(lang), WORDS[lang]
-        book = order_book(setting.tabs.get("orders"))
+        book = setting.orders
         rows: list[list[Any]] = []
         for plan, counted in zip(self.plans, self.days, strict=True):
             rows.append(self._row(plan, counted, book, setting, w))

@@ -91,7 +91,7 @@ class Scorecard(Report):
     names = {"en": SCORECARD_TAB, "zh": "供应商评分"}
 
     def __init__(self, setting: Setting) -> None:
-        self.orders = order_book(setting.tabs.get("orders"))
+        self.orders = setting.orders
         self.tz = setting.tz
         # in the zone the cases' times are read in: datetimes of one zone compare without working out offsets
         self.since = {days: (setting.now - timedelta(days=days)).astimezone(setting.tz) for days in WINDOWS}

@@ -21,7 +21,7 @@ from ..schema import label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
 from .problem_types import NO_TYPE, category_keys, last_months, pareto
-from .scorecard import ONE_DAY, order_book, supplier_key
+from .scorecard import ONE_DAY, supplier_key
 
 MONTHS = 12
 _COUNTED = attrgetter("status", "month", "category", "supplier")
@@ -66,7 +66,7 @@ class MonthlyTrend(Report):
 
     def __init__(self, setting: Setting) -> None:
         self.months = last_months(setting.now, setting.tz, MONTHS)
-        book = order_book(setting.tabs.get("orders"))
+        book = setting.orders
         self.ordered = {(key, m) for key, o in book.items() for m, n in o.by_month.items() if n}  # (supplier_key, YYYY-MM) with orders
         self.per_month: Counter[str] = Counter()  # YYYY-MM -> every supplier's orders
         for o in book.values():
