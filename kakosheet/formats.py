@@ -5,6 +5,7 @@ Imports nothing of kakosheet."""
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -56,15 +57,34 @@ def fitted_widths(rows: Sequence[Sequence[Any]], first_row: int, given: Mapping[
     """A width for every column of `rows` that fits what it shows from row `first_row` (1-based:
     the header row, so that a long title line does not widen its column), between MIN_WIDTH and
     MAX_WIDTH, plus a little room; the `given` widths are kept as they are. `formats(r)` are the
-    number formats (by column) of row r's cells."""
+    number formats (by column) of row r's cells. Each run of rows with the same formats (a table)
+    is measured column by column, each distinct value once: a long tab repeats its names."""
     widest: dict[int, int] = {}
-    for r, row in enumerate(rows[max(first_row, 1) - 1 :], start=max(first_row, 1)):
-        shown = formats(r)
-        for c, value in enumerate(row):
-            if value is not None and c not in given:
-                w = shown_width(value, shown.get(c))
-                if w > widest.get(c, 0):
-                    widest[c] = w
+    start = max(first_row, 1)
+    run: list[Sequence[Any]] = []
+    shown: Mapping[int, str] | None = None
+    for r, row in enumerate(rows[start - 1 :], start=start):
+        now = formats(r)
+        if now is not shown and run:
+            _widen(widest, run, shown or {}, given)
+            run = []
+        shown = now
+        run.append(row)
+    if run:
+        _widen(widest, run, shown or {}, given)
     out = {c: float(min(MAX_WIDTH, max(MIN_WIDTH, w)) + 2) for c, w in widest.items()}
     out.update(given)
     return dict(sorted(out.items()))
+
+
+def _widen(widest: dict[int, int], run: Sequence[Sequence[Any]], shown: Mapping[int, str], given: Mapping[int, float]) -> None:
+    """Widen `widest` (column -> characters) to what the rows `run`, in number formats `shown`, show."""
+    for c, column in enumerate(itertools.zip_longest(*run)):
+        if c in given:
+            continue
+        values = set(column)
+        values.discard(None)
+        if values:
+            w = max(map(shown_width, values, itertools.repeat(shown.get(c))))
+            if w > widest.get(c, 0):
+                widest[c] = w
