@@ -446,7 +446,7 @@ def _layout_requests(gen: GeneratedTab, sheet_id: int, known: dict[str, Any] | N
     requests = layout(gen, sheet_id)
     if not requests:
         return []
-    digest = hashlib.sha256(json.dumps(layout(gen, 0), sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(requests, sort_keys=True).encode()).hexdigest()[:16]  # a tab keeps its sheet ID
     if known is not None and known.get("metadataValue") == digest:
         return []
     if known is not None and "metadataId" in known:

@@ -75,7 +75,6 @@ class Overdue(Report):
         ]
         self.rows.sort(key=itemgetter(0))  # here, in each part: the merged parts are then sorted in one pass over two runs
 
-
     def merge(self, later: Overdue) -> Overdue:
         self.rows += later.rows
         return self

@@ -277,10 +277,8 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, sin
         for (supplier, status, month), n in Counter(map(_SUPPLIER_MONTH, recent)).items():
             if supplier and status != CANCELLED and counted_in(keys[supplier], month):
                 suppliers[keys[supplier]].recent[days] += n
-    # the closing times known (only resolved cases have one), then the claims: grouped by the
-    # supplier as typed, then added to its key's
-    closed = list(compress(cases, map(_CLOSED, cases)))
-    closed = list(compress(closed, map(_REPORTED, closed)))
+    # the closing times known, then the claims: grouped by the supplier as typed, then added to its key's
+    closed = closed_cases(cases)
     spans: dict[str | None, list[timedelta]] = {}
     for supplier, span in zip(map(_SUPPLIER, closed), map(sub, map(_CLOSED, closed), map(_REPORTED, closed)), strict=True):
         found = spans.get(supplier)
@@ -301,13 +299,20 @@ def tally(cases: Iterable[CaseFacts], orders: dict[str, Orders], tz: tzinfo, sin
     return out
 
 
+def closed_cases(cases: list[CaseFacts]) -> list[CaseFacts]:
+    """The cases whose closing time and Reported at are both known (only resolved cases have a
+    closing time), taken out in C."""
+    closed = list(compress(cases, map(_CLOSED, cases)))
+    return list(compress(closed, map(_REPORTED, closed)))
+
+
 def window_orders(by_month: Mapping[str, int], start: datetime, end: datetime, now: datetime, tz: tzinfo) -> float:
     """The orders from `start` to `end` of monthly orders `by_month` (YYYY-MM -> orders): each
     month's spread evenly over its days (the current month's over its days up to `now`), counted
     for the days inside."""
     total = 0.0
     for period, n in by_month.items():
-        first, after = _month_span(period, tz)
+        first, after = month_span(period, tz)
         last = min(after, now)
         if last <= first or not n:
             continue
@@ -318,7 +323,8 @@ def window_orders(by_month: Mapping[str, int], start: datetime, end: datetime, n
 
 
 @functools.lru_cache(maxsize=256)
-def _month_span(period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+def month_span(period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """When month `period` (YYYY-MM) begins in `tz`, and when the next one does."""
     year, month = int(period[:4]), int(period[5:7])
     first = datetime(year, month, 1, tzinfo=tz)
     after = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)

@@ -9,8 +9,7 @@ import statistics
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, tzinfo
-from itertools import compress, repeat
+from itertools import repeat
 from operator import attrgetter, sub
 from typing import Any
 
@@ -21,12 +20,11 @@ from ..schema import label
 from ..stages import CANCELLED
 from .base import Report, Setting, title
 from .problem_types import NO_TYPE, category_keys, last_months, pareto
-from .scorecard import ONE_DAY, supplier_key
+from .scorecard import ONE_DAY, ZERO, closed_cases, month_span, supplier_key
 
 MONTHS = 12
 _COUNTED = attrgetter("status", "month", "category", "supplier")
 _CLOSED, _REPORTED, _WITHIN = attrgetter("closed_at"), attrgetter("reported_at"), attrgetter("within_cycle")
-ZERO = timedelta(0)
 WORDS = {
     "en": {
         "month": "Month",
@@ -73,7 +71,7 @@ class MonthlyTrend(Report):
             self.per_month.update(o.by_month)
         self.tz = setting.tz
         # when each month begins, and the next after the last: a time's month is where it falls among them
-        self.starts = [_month_start(m, setting.tz) for m in self.months] + [_month_start(_next_month(self.months[-1]), setting.tz)]
+        self.starts = [month_span(m, setting.tz)[0] for m in self.months] + [month_span(self.months[-1], setting.tz)[1]]
         self.cases: Counter[tuple[str, str]] = Counter()  # (month, problem type) -> cases
         self.rated: Counter[str] = Counter()  # month -> cases of suppliers with orders that month
         self.days: dict[str, list[float]] = {}  # month closed -> days to close, in row order
@@ -90,8 +88,7 @@ class MonthlyTrend(Report):
                 self.rated[month] += n
         # the closing times known (only resolved cases have one), each put in its month by where it
         # falls among the months' starts, in C; then grouped one by one
-        closed = list(compress(cases, map(_CLOSED, cases)))
-        closed = list(compress(closed, map(_REPORTED, closed)))
+        closed = closed_cases(cases)
         starts, months = self.starts, self.months
         for at, span, kept in zip(
             map(bisect_right, repeat(starts), map(_CLOSED, closed)), map(sub, map(_CLOSED, closed), map(_REPORTED, closed)), map(_WITHIN, closed), strict=True
@@ -147,15 +144,6 @@ class MonthlyTrend(Report):
             formats={last - 4: "0.00%", last: "0%"},
             charts=(chart,),
         )
-
-
-def _month_start(month: str, tz: tzinfo) -> datetime:
-    return datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
-
-
-def _next_month(month: str) -> str:
-    year, m = int(month[:4]), int(month[5:7])
-    return f"{year + m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
