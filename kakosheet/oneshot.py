@@ -11,8 +11,9 @@ kakosheet never asks for: about a tenth of a second of every run (while the work
 read, on the same cores). The program keeps it from loading; pandera does without it.
 
 Only the one-shot program uses this module. Imported and called as `kakosheet.cli.main` (or a
-sync called from Python, or a long-running loop), everything is freed and collected as usual:
-`keep` then keeps nothing.
+sync called from Python), everything is freed and collected as usual: `keep` then keeps nothing.
+A program that goes on after its first sync (`sync --every`, or every workbook of a config file
+in turn) calls `long_running` before it: from then on it keeps nothing and collects as usual.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def keep(built: Any) -> None:
     """Hold `built` until the process ends, when the program is about to end anyway."""
     if _kept is not None:
         _kept.append(built)
+
+
+def long_running() -> None:
+    """From now on the process lives on (a loop of syncs, or several workbooks in turn): nothing
+    is kept, and the cycle collector runs again, so that memory stays flat from run to run."""
+    global _kept
+    _kept = None
+    gc.enable()
 
 
 def run(command: Callable[[], Any]) -> None:

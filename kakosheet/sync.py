@@ -282,6 +282,7 @@ class Sync:
             _add_tab_patch(patch, summary, cases_frame, cases.sheet, part.diff)
         finished = engine.finish(ctx, part.changed, part.events, part.findings, part.due_years)
         finished.state.settings["last_sync"] = now.isoformat()
+        finished.state.settings["last_sync_overdue"] = str(part.flags["OVERDUE"])  # what `kakosheet status` says of it
         summary.findings = sorted(set(finished.findings + header_findings), key=Finding.sort_key)
         summary.new_ids = list(ctx.new_ids)
         summary.overdue, summary.due_soon = part.flags["OVERDUE"], part.flags["DUE_SOON"]

@@ -20,6 +20,15 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SERVICE_EMAIL = "kakosheet-test@fake-project.iam.gserviceaccount.com"  # the service account the `fake` fixture's key is for
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """kakosheet's state folder (runs.py: the runs `status` reads, the Sheets locks) for this test
+    alone, never the user's."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("KAKOSHEET_STATE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheets]:
     """The fake Sheets API on loopback, with a service-account key for it and the endpoint set, so

@@ -142,7 +142,7 @@ def test_the_program_ends_with_all_its_output_and_its_exit_code(tmp_path: Path) 
     total = int(re.search(r"^(\d+) finding\(s\)", r.stderr, re.M).group(1))  # type: ignore[union-attr]
     assert total >= 6000 and len(r.stdout.splitlines()) == total
     r = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['kakosheet', 'sync']; from kakosheet.cli import run; run()"], capture_output=True, text=True)
-    assert r.returncode == 2 and "Missing argument 'BOOK'" in r.stderr
+    assert r.returncode == 2 and "give a workbook (BOOK), or name the workbooks in a config file" in r.stderr
 
 
 def test_the_program_keeps_what_its_sync_built_and_never_collects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

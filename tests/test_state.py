@@ -155,6 +155,7 @@ def test_a_workbook_synced_in_format_1_is_converted_by_its_next_sync_and_the_one
     assert len(charts) == 3
     for k in charts:
         del after.settings[k]
+    assert after.settings.pop("last_sync_overdue").isdigit()  # what `kakosheet status` says, also new
     assert after == before  # counters, cases with their notes, every event
 
     second = sync(XlsxBackend(path), V1_LAST_SYNC)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import time
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -35,3 +37,17 @@ class Backend(Protocol):
         in a way the backend cannot merge; the sync then reads again and starts over.
         """
         ...
+
+
+def flock_within(fd: int, timeout: float) -> bool:
+    """Take the exclusive lock of the open file `fd`, waiting up to `timeout` seconds for whoever
+    holds it (another sync, in any process); False when it is still held then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)

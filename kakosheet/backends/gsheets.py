@@ -76,11 +76,12 @@ class GSheetsBackend:
         target: str,
         credentials: str | None = None,
         deadline: float = 120.0,
+        lock_timeout: float = 60.0,
         client: Any = None,
         timeout: tuple[float, float] = (10.0, 60.0),
     ):
         self.id = spreadsheet_id(target)
-        self.deadline = deadline
+        self.deadline, self.lock_timeout = deadline, lock_timeout
         if client is None:
             creds, self.account = load_credentials(credentials)
             client = make_client(creds, timeout)
@@ -97,7 +98,10 @@ class GSheetsBackend:
         return f"gsheets://{self.id}"
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+        """This machine's lock of the Sheet (runs.local_lock): two syncs here never run at once."""
+        from ..runs import local_lock
+
+        return local_lock(f"gsheets://{self.id}", self.lock_timeout)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -156,6 +160,12 @@ class GSheetsBackend:
         grids = self._values(caller, list(self._meta))
         self._sheets = {t: Sheet(t, grids.get(t, []), bool(p.get("hidden"))) for t, p in self._meta.items()}
         return dict(self._sheets)
+
+    def probe(self) -> str:
+        """Whether a sync could reach the Sheet now (one metadata request), in a few words."""
+        meta = self._metadata(Caller(self.deadline))
+        title = meta.get("properties", {}).get("title", "")
+        return f"{title!r}, {len(self._meta)} tabs, as {self.account}"
 
     def default_timezone(self) -> str:
         """The spreadsheet's own time zone, in which its serial-number dates are wall-clock times."""

@@ -13,14 +13,13 @@ refused (WorkbookChanged) and the sync starts over.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
+import logging
 import os
 import re
 import shutil
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -42,9 +41,12 @@ from ..patch import ApplyResult, GeneratedTab, Patch, plan_writes
 from ..table import PendingSheet, Sheet
 from ..template import Template
 from . import xlsx_charts, xlsx_read, xlsxpkg
+from .base import flock_within
 from .xlsx_sheet import PatchedSheet, SheetPatch, generated_sheet_xml, patch_worksheet
 from .xlsx_styles import Styles
 from .xlsx_template import ENGINE_FILL, render_template
+
+log = logging.getLogger("kakosheet.xlsx")
 
 TEMP_PREFIX = ".~kakosheet."
 BACKUP_DIR = ".kakosheet-backups"
@@ -105,6 +107,23 @@ class XlsxBackend:
     def describe(self) -> str:
         return str(self.path)
 
+    def probe(self) -> str:
+        """Whether a sync could read and write the file now, in a few words; raises the error the
+        sync would meet (no such file, not a workbook, a folder it cannot write, open in Excel)."""
+        if not self.path.exists():
+            raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                zf.getinfo("xl/workbook.xml")
+        except (zipfile.BadZipFile, KeyError, OSError) as e:
+            raise UnreadableWorkbook(f"{self.path}: not a workbook kakosheet can read ({e}); open and re-save it in Excel or WPS") from None
+        if not os.access(self.path.parent, os.W_OK) or not os.access(self.path, os.W_OK):
+            raise WorkbookNotWritable(f"{self.path}: the file or its folder cannot be written; check the permissions")
+        self._check_not_open()
+        st = self.path.stat()
+        saved = datetime.fromtimestamp(st.st_mtime).astimezone().isoformat(timespec="minutes")
+        return f"{st.st_size / 2**20:.1f} MiB, saved {saved}"
+
     def default_timezone(self) -> str:
         return "UTC"
 
@@ -123,23 +142,20 @@ class XlsxBackend:
             # later with its own clear message
             yield
             return
+        held = False
         try:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise WorkbookLocked(
-                            f"{self.path}: another kakosheet sync has held it for over {self.lock_timeout:g}s; "
-                            "wait for it to finish or raise --lock-timeout"
-                        ) from None
-                    time.sleep(0.1)
+            if not flock_within(fd, self.lock_timeout):
+                raise WorkbookLocked(
+                    f"{self.path}: another kakosheet sync has held it for over {self.lock_timeout:g}s; wait for it to finish or raise --lock-timeout"
+                )
             self._remove_stale_temps()
+            log.debug("holding the sync lock of %s", self.path)
+            held = True
             yield
         finally:
             os.close(fd)
+            if held:
+                log.debug("let go of the sync lock of %s", self.path)
 
     def _remove_stale_temps(self) -> None:
         for stale in self.path.parent.glob(f"{TEMP_PREFIX}{self.path.stem}.*{self.path.suffix}"):
