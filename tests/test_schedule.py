@@ -197,8 +197,30 @@ def test_a_workbook_that_cannot_be_reached_is_tried_again_and_synced_once_it_can
     assert len(ids) == 30 and len(set(ids)) == 30  # each case got one ID, once
 
 
+def test_a_google_sheet_is_held_by_one_sync_on_this_machine_at_a_time(tmp_path: Path) -> None:
+    from kakosheet.errors import WorkbookLocked
+    from kakosheet.runs import local_lock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from kakosheet.runs import local_lock\nwith local_lock('gsheets://1AbC', 5):\n    print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"  # another process holds it
+        with pytest.raises(WorkbookLocked, match="another kakosheet sync has held it"), local_lock("gsheets://1AbC", 0.3):
+            pass
+        with local_lock("gsheets://other", 0.3):  # another Sheet is not held
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with local_lock("gsheets://1AbC", 5):  # let go when its holder ends
+        pass
+
+
 def test_memory_stays_flat_over_200_runs_in_one_process(tmp_path: Path) -> None:
     book = write_book(tmp_path / "b.xlsx", cases=60)
+    assert run("sync", str(book)).returncode == 0  # synced before, as a team's workbook is: every run reads the same
     program = f"""
 import os, sys
 from kakosheet import schedule
