@@ -214,32 +214,22 @@ CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), envvar=config.CONFIG_ENV, show_envvar=True,
     help=f"Config file naming the workbooks and their settings (default: ./{config.CONFIG_NAME}, else the one beside BOOK).",
 )
-# the sync's options that the config file can also set: option name -> setting
-_SETTING_OPTIONS = {
-    "timezone": "timezone", "id_prefix": "id_prefix", "min_orders": "min_orders", "backups": "backups",
-    "lock_timeout": "lock_timeout", "ignore_open": "ignore_open", "credentials": "credentials", "deadline": "deadline",
-}
-
-
 def _given(ctx: click.Context) -> dict[str, Any]:
-    """The settings given on the command line itself (not left at their defaults)."""
+    """The settings given on the command line itself, not left at their defaults (a command's
+    options are named as the config file's settings)."""
     from click.core import ParameterSource
 
     return {
-        setting: ctx.params[name] for name, setting in _SETTING_OPTIONS.items()
-        if name in ctx.params and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        s.key: ctx.params[s.key] for s in config.SETTINGS
+        if s.key in ctx.params and ctx.get_parameter_source(s.key) == ParameterSource.COMMANDLINE
     }
-
-
-def _load_config(config_path: str | None, book: str | None) -> config.Config | None:
-    found = config.find(config_path, book)
-    return config.load(found) if found is not None else None
 
 
 def _targets(ctx: click.Context, book: str | None, config_path: str | None) -> tuple[list[config.Target], config.Config | None]:
     """The workbooks a command works on, with their settings resolved: BOOK (a name in the config
     file, or a workbook's path or address), or every workbook of the config file."""
-    cfg = _load_config(config_path, book)
+    found = config.find(config_path, book)
+    cfg = config.load(found) if found is not None else None
     given = _given(ctx)
     if book is None:
         if cfg is None:
@@ -298,6 +288,7 @@ def sync_command(
     never overwrites a save made while the sync ran. Options given here win over the config file.
     """
     from . import oneshot, schedule
+    from .runs import finished
 
     interval = None
     if every is not None:
@@ -316,9 +307,9 @@ def sync_command(
         try:
             summary = _sync_target(target, fixed_now or _now(None), dry_run, step)
         except Exception as e:
-            _record(target, started, clock, error=schedule.message(e))
+            finished(target.name, target.location, started, clock, error=schedule.message(e))
             raise
-        _record(target, started, clock, summary=summary)
+        finished(target.name, target.location, started, clock, summary)
         _print_summary(summary)
         if dry_run:
             for line in summary.changes[:MAX_CHANGE_LINES]:
@@ -340,17 +331,6 @@ def sync_command(
     code = loop.run()
     if code:
         sys.exit(code)
-
-
-def _record(target: config.Target, started: datetime, clock: float, summary: SyncSummary | None = None, error: str = "") -> None:
-    """Keep how one sync of `target` went, for `kakosheet status` (see runs.py)."""
-    from . import runs
-
-    run = runs.Run(target.name, target.location, started.isoformat(timespec="milliseconds"), summary is not None, time.monotonic() - clock, error=error)
-    if summary is not None:
-        run.rows, run.new_ids, run.findings = sum(summary.rows_read.values()), len(summary.new_ids), len(summary.findings)
-        run.overdue, run.due_soon, run.cells = summary.overdue, summary.due_soon, summary.cells_changed
-    runs.record(run)
 
 
 def _reporter(log_format: str, quiet: bool) -> Any:
@@ -435,8 +415,9 @@ def config_check(ctx: click.Context, config_path: str | None, offline: bool) -> 
 
                 failed += 1
                 click.echo(f"  reachable: NO: {message(e)}")
-        width = max(len(k) for k in target.settings)
-        for key, value in target.settings.items():
+        width = max(len(s.key) for s in config.SETTINGS)
+        for key in (s.key for s in config.SETTINGS):
+            value = target.settings[key]
             shown = "(not set)" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
             click.echo(f"  {key:<{width}} = {shown:<24} ({target.sources.get(key, 'default')})")
     if failed:

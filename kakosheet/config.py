@@ -33,23 +33,23 @@ class ConfigError(KakosheetError):
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting kakosheet has, its default and what it is for (the example file and --help say the same)."""
+    """One setting a config file may give (configfile.Settings checks it; the example file,
+    templates/kakosheet.example.toml, says what it is for), and its default."""
 
     key: str
     default: Any
-    help: str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("timezone", None, "time zone the workbook's dates are typed in (IANA name); default: the workbook's own"),
-    Setting("language", "en", "language of a workbook `kakosheet init` writes: en or zh"),
-    Setting("id_prefix", None, "prefix of new case IDs (PREFIX-YYYYMM-NNNNN); default: the workbook's, AS for a new one"),
-    Setting("min_orders", None, "orders a supplier needs before the scorecard calls its rate above or below average; default: the workbook's, 30"),
-    Setting("credentials", None, "file holding a Google service-account key (JSON), for Google Sheets"),
-    Setting("deadline", 120.0, "for Google Sheets: give up retrying after this many seconds"),
-    Setting("backups", 3, "previous versions of a file kept in .kakosheet-backups/ beside it (0: none)"),
-    Setting("lock_timeout", 60.0, "seconds to wait for another sync of the same workbook to finish"),
-    Setting("ignore_open", False, "write even when Excel, WPS or LibreOffice lock files say the file is open"),
+SETTINGS: tuple[Setting, ...] = (  # in the order `config check` shows them
+    Setting("timezone", None),  # None: the workbook's own
+    Setting("language", "en"),
+    Setting("id_prefix", None),  # the workbook's; AS for a new one
+    Setting("min_orders", None),  # the workbook's; 30
+    Setting("credentials", None),
+    Setting("deadline", 120.0),
+    Setting("backups", 3),
+    Setting("lock_timeout", 60.0),
+    Setting("ignore_open", False),
 )
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
@@ -107,7 +107,7 @@ class Config:
 
     def _target(self, index: int, wb: Any) -> Target:
         location = self._location(wb)
-        name = wb.name or (Path(location).stem if wb.path is not None else location.rstrip("/").rsplit("/", 1)[-1])
+        name = wb.name or _default_name(location)
         settings: dict[str, Any] = {}
         sources: dict[str, str] = {}
         here = f"{self.path.name} [[workbook]] {name}"
@@ -132,7 +132,7 @@ def resolve(target: Target | None, location: str | None, given: dict[str, Any]) 
     if target is None:
         if location is None:
             raise UsageError("no workbook given")
-        target = Target(Path(location).stem if not _is_sheet(location) else location, location, {}, {})
+        target = Target(_default_name(location), location, {}, {})
     settings, sources = dict(target.settings), dict(target.sources)
     for key, value in given.items():
         if value is not None:
@@ -269,6 +269,12 @@ def line_of(text: str, loc: tuple[Any, ...]) -> int:
             if k and k.group(1).strip("\"'") == str(key):
                 return number
     return header_line or 1
+
+
+def _default_name(location: str) -> str:
+    """What a workbook given no name is called: its file's name without the suffix, or its Google
+    Sheet's address."""
+    return location if _is_sheet(location) else Path(location).stem
 
 
 def _is_sheet(location: str) -> bool:

@@ -18,8 +18,10 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,17 @@ class Run:
     due_soon: int = 0
     cells: int = 0
     error: str = ""
+
+
+def finished(target: str, location: str, started: datetime, clock: float, summary: Any = None, error: str = "") -> Run:
+    """The run of `target` that began at `started` (`clock`: time.monotonic() then) and just ended,
+    with what its SyncSummary says, or its error; kept (see `record`) before it is returned."""
+    run = Run(target, location, started.isoformat(timespec="milliseconds"), summary is not None, time.monotonic() - clock, error=error)
+    if summary is not None:
+        run.rows, run.new_ids, run.findings = sum(summary.rows_read.values()), len(summary.new_ids), len(summary.findings)
+        run.overdue, run.due_soon, run.cells = summary.overdue, summary.due_soon, summary.cells_changed
+    record(run)
+    return run
 
 
 def state_dir() -> Path:

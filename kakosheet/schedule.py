@@ -136,8 +136,7 @@ class Loop:
         try:
             summary = self.sync_one(target, self.now())
         except StopNow:
-            run = runs.Run(target.name, target.location, started.isoformat(timespec="milliseconds"), False, time.monotonic() - clock, error="stopped by a second signal; nothing was written")
-            runs.record(run)
+            run = runs.finished(target.name, target.location, started, clock, error="stopped by a second signal; nothing was written")
             self.report({"event": "sync", **run.__dict__, "retry_in": None})
             raise
         except Exception as e:  # noqa: BLE001  # one workbook's failure never stops the others
@@ -148,8 +147,7 @@ class Loop:
             if self.every is not None:
                 wait = min(self.every * 2 ** (plan.failures - 1), max(self.every, BACKOFF_MAX))
                 plan.due = time.monotonic() + wait
-            run = runs.Run(target.name, target.location, started.isoformat(timespec="milliseconds"), False, time.monotonic() - clock, error=message(e))
-            runs.record(run)
+            run = runs.finished(target.name, target.location, started, clock, error=message(e))
             self.report({"event": "sync", **run.__dict__, "retry_in": wait})
             return False
         plan.failures = 0
@@ -157,13 +155,8 @@ class Loop:
             plan.due = clock + self.every
             if plan.due < time.monotonic():  # a sync longer than the interval: the next one starts now, not several at once
                 plan.due = time.monotonic()
-        run = runs.Run(
-            target.name, target.location, started.isoformat(timespec="milliseconds"), True, time.monotonic() - clock,
-            rows=sum(summary.rows_read.values()), new_ids=len(summary.new_ids), findings=len(summary.findings),
-            overdue=summary.overdue, due_soon=summary.due_soon, cells=summary.cells_changed,
-        )
+        run = runs.finished(target.name, target.location, started, clock, summary)
         del summary
-        runs.record(run)
         self.report({"event": "sync", **run.__dict__, "retry_in": None})
         if self.every is not None:
             give_back()

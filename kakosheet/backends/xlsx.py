@@ -107,11 +107,14 @@ class XlsxBackend:
     def describe(self) -> str:
         return str(self.path)
 
+    def _missing(self) -> WorkbookNotFound:
+        return WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
+
     def probe(self) -> str:
         """Whether a sync could read and write the file now, in a few words; raises the error the
         sync would meet (no such file, not a workbook, a folder it cannot write, open in Excel)."""
         if not self.path.exists():
-            raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
+            raise self._missing()
         try:
             with zipfile.ZipFile(self.path) as zf:
                 zf.getinfo("xl/workbook.xml")
@@ -232,7 +235,7 @@ class XlsxBackend:
         from python_calamine import SheetVisibleEnum
 
         if not self.path.exists():
-            raise WorkbookNotFound(f"{self.path}: no such workbook; create one with `kakosheet init {self.path}`")
+            raise self._missing()
         stamp = _stamp(self.path)
         prefetched, self._prefetched = self._prefetched, None
         self._preloaded = None
