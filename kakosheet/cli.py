@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__, config, redact
-from .backends import XlsxBackend, is_workbook_location, open_backend
+from .backends import XlsxBackend, is_google_sheet, is_workbook_location, open_backend
 from .errors import KakosheetError, UsageError
 
 if TYPE_CHECKING:
@@ -184,6 +184,17 @@ def _start_reading(backend: Backend) -> Any:
     return Sync
 
 
+def _preload(targets: list[config.Target]) -> None:
+    """Load, once, what every sync of `targets` loads, so that a loop's runs in child processes
+    (see schedule.py) find it loaded and share it rather than each loading it again."""
+    from .sync import Sync  # noqa: F401
+    from .validate import prepare
+
+    prepare()
+    if any(is_google_sheet(t.location) for t in targets):
+        from .backends import gsheets  # noqa: F401
+
+
 def _run_sync(backend: Backend, now: datetime, **options: Any) -> SyncSummary:
     """Run one sync of `backend`; what it built is kept for the ending program (see oneshot.py)."""
     from . import oneshot
@@ -319,6 +330,8 @@ def sync_command(
                 click.echo(f"  ... and {total - MAX_CHANGE_LINES} more")
         return
     oneshot.long_running()
+    if interval is not None:
+        _preload(targets)
     loop = schedule.Loop(
         targets,
         lambda target, at: _sync_target(target, at, dry_run),

@@ -49,12 +49,16 @@ class Run:
     due_soon: int = 0
     cells: int = 0
     error: str = ""
+    memory: int | None = None  # MiB: the most the run's process held, where the run had one of its own
 
 
-def finished(target: str, location: str, started: datetime, clock: float, summary: Any = None, error: str = "") -> Run:
+def finished(target: str, location: str, started: datetime, clock: float, summary: Any = None, error: str = "", memory: int | None = None) -> Run:
     """The run of `target` that began at `started` (`clock`: time.monotonic() then) and just ended,
-    with what its SyncSummary says, or its error; kept (see `record`) before it is returned."""
+    with what its SyncSummary says, or its error, and the most memory its process held (bytes);
+    kept (see `record`) before it is returned."""
     run = Run(target, location, started.isoformat(timespec="milliseconds"), summary is not None, time.monotonic() - clock, error=error)
+    if memory is not None:
+        run.memory = round(memory / 2**20)
     if summary is not None:
         run.rows, run.new_ids, run.findings = sum(summary.rows_read.values()), len(summary.new_ids), len(summary.findings)
         run.overdue, run.due_soon, run.cells = summary.overdue, summary.due_soon, summary.cells_changed

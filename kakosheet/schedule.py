@@ -8,6 +8,15 @@ a Sheets quota, the network) is tried again after a wait that doubles with each 
 Signals: the first SIGTERM or SIGINT (Ctrl-C) lets the sync in progress finish and then stops the
 loop; a second one stops at once, in the middle of a sync, which then writes nothing (a workbook
 is written whole or not at all). Either way the loop ends with exit code 0.
+
+Memory: a loop that goes on (`--every`) runs each sync in a child process of its own (a fork, where
+the system has one), which ends with its run. What a run built, and what the allocator or a C
+library would keep of it, goes back to the system with the child, so the loop stays at the size it
+had before its first run however long it lives; each run reports the most memory it used. The
+child ignores SIGTERM and SIGINT (the loop decides what a signal means, also when systemd or a
+terminal signals every process of the group) and stops at once on SIGUSR1, the loop's second
+signal passed on. A child that dies (killed for memory, a crash in a C library) is a failed run,
+and the loop goes on.
 """
 
 from __future__ import annotations
@@ -15,8 +24,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import os
+import pickle
 import re
+import resource
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -63,6 +76,10 @@ class StopNow(BaseException):
     (a backend's retries, a fallback to one process) carries on with the sync."""
 
 
+class RunFailed(KakosheetError):
+    """A run in a child process failed: its one line, as `message` said it there."""
+
+
 def message(e: BaseException) -> str:
     """The one line a failed sync is reported with."""
     if isinstance(e, KakosheetError):
@@ -89,8 +106,14 @@ class Loop:
     rounds: int | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     debug: bool = False
+    isolate: bool | None = None  # each run in a child process of its own; default: when the loop goes on (`every`)
     stopping: str | None = field(default=None, init=False)  # the signal that asked to stop
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
+    _child: int | None = field(default=None, init=False)  # the process of the run in progress, if in one
+
+    def __post_init__(self) -> None:
+        if self.isolate is None:
+            self.isolate = self.every is not None and hasattr(os, "fork")
 
     def run(self) -> int:
         """Run the syncs; 0 when the last run of each workbook succeeded (or a signal stopped the
@@ -124,17 +147,25 @@ class Loop:
         return 0 if self.stopping or not any(failed.values()) else 1
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self.stopping:
+        again = self.stopping is not None
+        if not again:
+            self.stopping = signal.Signals(signum).name
+            self._wake.set()
+        if again and self._child is not None:
+            os.kill(self._child, signal.SIGUSR1)  # the child stops at once; `_in_child` then raises StopNow here
+        elif again:
             raise StopNow
-        self.stopping = signal.Signals(signum).name
-        self._wake.set()
 
     def _run_one(self, plan: _Plan) -> bool:
         target = plan.target
         started, clock = datetime.now().astimezone(), time.monotonic()
         plan.tries += 1
+        peak = None
         try:
-            summary = self.sync_one(target, self.now())
+            if self.isolate:
+                summary, peak = self._in_child(target)
+            else:
+                summary = self.sync_one(target, self.now())
         except StopNow:
             run = runs.finished(target.name, target.location, started, clock, error="stopped by a second signal; nothing was written")
             self.report({"event": "sync", **run.__dict__, "retry_in": None})
@@ -147,7 +178,7 @@ class Loop:
             if self.every is not None:
                 wait = min(self.every * 2 ** (plan.failures - 1), max(self.every, BACKOFF_MAX))
                 plan.due = time.monotonic() + wait
-            run = runs.finished(target.name, target.location, started, clock, error=message(e))
+            run = runs.finished(target.name, target.location, started, clock, error=message(e), memory=peak)
             self.report({"event": "sync", **run.__dict__, "retry_in": wait})
             return False
         plan.failures = 0
@@ -155,12 +186,76 @@ class Loop:
             plan.due = clock + self.every
             if plan.due < time.monotonic():  # a sync longer than the interval: the next one starts now, not several at once
                 plan.due = time.monotonic()
-        run = runs.finished(target.name, target.location, started, clock, summary)
+        run = runs.finished(target.name, target.location, started, clock, summary, memory=peak)
         del summary
         self.report({"event": "sync", **run.__dict__, "retry_in": None})
-        if self.every is not None:
+        if self.every is not None and not self.isolate:
             give_back()
         return True
+
+    def _in_child(self, target: Target) -> tuple[Any, int]:
+        """Sync `target` in a forked child; its summary and the most memory it used, in bytes.
+        Raises StopNow when the child was stopped by a second signal, RunFailed when it failed."""
+        now = self.now()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one run, its result down the pipe, and out
+            os.close(read_end)
+            _child_run(write_end, lambda: self.sync_one(target, now), self.debug)
+        os.close(write_end)
+        self._child = pid
+        try:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+        finally:
+            self._child = None
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child yet: at least this one
+        if not data:
+            raise RunFailed(f"the sync's process ended abruptly ({_ending(status)}): perhaps out of memory; the workbook is written whole or not at all")
+        kind, value, used = pickle.loads(data)
+        if kind == "stop":
+            raise StopNow
+        if kind == "error":
+            raise RunFailed(value)
+        return value, used or peak
+
+
+def _child_run(pipe: int, work: Callable[[], Any], debug: bool) -> None:
+    """In the forked child: run `work`, send (kind, result or one line, peak memory) to the loop, end."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _stop_now)
+    try:
+        try:
+            result: tuple[str, Any] = ("ok", work())
+        except StopNow:
+            result = ("stop", None)
+        except BaseException as e:  # noqa: BLE001  # passed on to the loop as a failed run
+            if debug:
+                traceback.print_exc()
+            result = ("error", message(e))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        data = pickle.dumps((*result, peak))
+    except BaseException as e:  # noqa: BLE001  # e.g. a result that cannot be pickled
+        data = pickle.dumps(("error", f"the sync's result could not be passed back: {message(e)}", None))
+    with os.fdopen(pipe, "wb") as out:
+        out.write(data)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110  # a reader that went away
+            pass
+    os._exit(0)
+
+
+def _stop_now(signum: int, frame: Any) -> None:
+    raise StopNow
+
+
+def _ending(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def give_back() -> None:
@@ -186,6 +281,7 @@ def text_line(event: dict[str, Any]) -> str:
         return (
             f"{at} {event['target']}: ok, {event['rows']} rows, {event['new_ids']} new IDs, {event['findings']} findings, "
             f"{event['overdue']} overdue, {event['cells']} cells written, {event['duration']:.1f}s"
+            + (f", {event['memory']} MiB" if event.get("memory") else "")
         )
     retry = f"; trying again in {shown_interval(event['retry_in'])}" if event.get("retry_in") else ""
     return f"{at} {event['target']}: FAILED after {event['duration']:.1f}s: {event['error']}{retry}"
