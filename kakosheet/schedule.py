@@ -279,12 +279,16 @@ def text_line(event: dict[str, Any]) -> str:
         return f"{at} stopped{why}" + (" at once, in the middle of a sync, which wrote nothing" if event.get("now") else "")
     if event["ok"]:
         return (
-            f"{at} {event['target']}: ok, {event['rows']} rows, {event['new_ids']} new IDs, {event['findings']} findings, "
-            f"{event['overdue']} overdue, {event['cells']} cells written, {event['duration']:.1f}s"
+            f"{at} {event['target']}: ok, {_count(event['rows'], 'row')}, {_count(event['new_ids'], 'new ID')}, {_count(event['findings'], 'finding')}, "
+            f"{event['overdue']} overdue, {_count(event['cells'], 'cell')} written, {event['duration']:.1f}s"
             + (f", {event['memory']} MiB" if event.get("memory") else "")
         )
     retry = f"; trying again in {shown_interval(event['retry_in'])}" if event.get("retry_in") else ""
     return f"{at} {event['target']}: FAILED after {event['duration']:.1f}s: {event['error']}{retry}"
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def json_event(event: dict[str, Any]) -> dict[str, Any]:

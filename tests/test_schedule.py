@@ -56,6 +56,13 @@ def case_ids(book: Path) -> list[str]:
     return [row[col] for row in ws.iter_rows(min_row=2, values_only=True) if any(v is not None for v in row)]
 
 
+def test_a_text_line_says_one_of_a_thing_in_the_singular() -> None:
+    from kakosheet.schedule import text_line
+
+    event = {"event": "sync", "started": NOW, "target": "a", "ok": True, "rows": 1, "new_ids": 0, "findings": 1, "overdue": 2, "cells": 1, "duration": 0.25, "memory": 90}
+    assert text_line(event) == f"{NOW} a: ok, 1 row, 0 new IDs, 1 finding, 2 overdue, 1 cell written, 0.2s, 90 MiB"
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("0.5s", 0.5), ("250ms", 0.25), ("2d", 172800), (" 5M ", 300)])
 def test_intervals_read_as_people_write_them(text: str, seconds: float) -> None:
     assert parse_interval(text) == seconds
