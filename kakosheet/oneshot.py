@@ -74,7 +74,12 @@ def run(command: Callable[[], Any]) -> None:
     elif not isinstance(code, int):  # what sys.exit("message") does
         print(code, file=sys.stderr)
         code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # e.g. a reader that has gone away
-            stream.flush()
+    flush_output()
     os._exit(code)
+
+
+def flush_output() -> None:
+    """Flush stdout and stderr before the process ends with os._exit, which would not."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that has gone away; a stream closed
+            stream.flush()

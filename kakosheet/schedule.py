@@ -9,8 +9,8 @@ Signals: the first SIGTERM or SIGINT (Ctrl-C) lets the sync in progress finish a
 loop; a second one stops at once, in the middle of a sync, which then writes nothing (a workbook
 is written whole or not at all). Either way the loop ends with exit code 0.
 
-Memory: a loop that goes on (`--every`) runs each sync in a child process of its own (a fork, where
-the system has one), which ends with its run. What a run built, and what the allocator or a C
+Memory: a loop that goes on (`--every`) runs each sync in a child process of its own (a fork, on
+Linux: backends/forked.py), which ends with its run. What a run built, and what the allocator or a C
 library would keep of it, goes back to the system with the child, so the loop stays at the size it
 had before its first run however long it lives; each run reports the most memory it used. The
 child ignores SIGTERM and SIGINT (the loop decides what a signal means, also when systemd or a
@@ -29,7 +29,6 @@ import pickle
 import re
 import resource
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import runs
+from .backends.forked import Forked
 from .config import Target
 from .errors import KakosheetError
 
@@ -106,14 +106,9 @@ class Loop:
     rounds: int | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     debug: bool = False
-    isolate: bool | None = None  # each run in a child process of its own; default: when the loop goes on (`every`)
     stopping: str | None = field(default=None, init=False)  # the signal that asked to stop
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
     _child: int | None = field(default=None, init=False)  # the process of the run in progress, if in one
-
-    def __post_init__(self) -> None:
-        if self.isolate is None:
-            self.isolate = self.every is not None and hasattr(os, "fork")
 
     def run(self) -> int:
         """Run the syncs; 0 when the last run of each workbook succeeded (or a signal stopped the
@@ -160,12 +155,9 @@ class Loop:
         target = plan.target
         started, clock = datetime.now().astimezone(), time.monotonic()
         plan.tries += 1
-        peak = None
         try:
-            if self.isolate:
-                summary, peak = self._in_child(target)
-            else:
-                summary = self.sync_one(target, self.now())
+            # a loop that goes on runs each sync in a process of its own; peak: the most it held (None: none of its own)
+            summary, peak = self._in_child(target) if self.every is not None else (self.sync_one(target, self.now()), None)
         except StopNow:
             run = runs.finished(target.name, target.location, started, clock, error="stopped by a second signal; nothing was written")
             self.report({"event": "sync", **run.__dict__, "retry_in": None})
@@ -178,7 +170,7 @@ class Loop:
             if self.every is not None:
                 wait = min(self.every * 2 ** (plan.failures - 1), max(self.every, BACKOFF_MAX))
                 plan.due = time.monotonic() + wait
-            run = runs.finished(target.name, target.location, started, clock, error=message(e), memory=peak)
+            run = runs.finished(target.name, target.location, started, clock, error=message(e))
             self.report({"event": "sync", **run.__dict__, "retry_in": wait})
             return False
         plan.failures = 0
@@ -189,73 +181,59 @@ class Loop:
         run = runs.finished(target.name, target.location, started, clock, summary, memory=peak)
         del summary
         self.report({"event": "sync", **run.__dict__, "retry_in": None})
-        if self.every is not None and not self.isolate:
+        if self.every is not None and peak is None:  # ran in this process: what it built is freed here
             give_back()
         return True
 
-    def _in_child(self, target: Target) -> tuple[Any, int]:
-        """Sync `target` in a forked child; its summary and the most memory it used, in bytes.
-        Raises StopNow when the child was stopped by a second signal, RunFailed when it failed."""
+    def _in_child(self, target: Target) -> tuple[Any, int | None]:
+        """Sync `target` in a forked child (see backends/forked.py); its summary and the most memory
+        the child held, in bytes. Where no child can be forked, the sync runs here, and the memory
+        is None. Raises StopNow when the child was stopped by a second signal, RunFailed when it
+        failed or died."""
         now = self.now()
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: one run, its result down the pipe, and out
-            os.close(read_end)
-            _child_run(write_end, lambda: self.sync_one(target, now), self.debug)
-        os.close(write_end)
-        self._child = pid
+        child = Forked.start(lambda: [pickle.dumps(_outcome(lambda: self.sync_one(target, now), self.debug))], lambda: 0)
+        if child is None:
+            return self.sync_one(target, now), None
+        self._child = child.pid
         try:
-            with os.fdopen(read_end, "rb") as pipe:
-                data = pipe.read()
-            _, status = os.waitpid(pid, 0)
+            code = child.wait()
         finally:
             self._child = None
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child yet: at least this one
-        if not data:
-            raise RunFailed(f"the sync's process ended abruptly ({_ending(status)}): perhaps out of memory; the workbook is written whole or not at all")
-        kind, value, used = pickle.loads(data)
+        try:
+            if code == -signal.SIGUSR1:  # the second signal came before the child could take it
+                raise StopNow
+            if code != 0:
+                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                raise RunFailed(f"the sync's process ended abruptly ({how}): perhaps out of memory; the workbook is written whole or not at all")
+            kind, value, peak = pickle.loads(b"".join(child.chunks()))
+        finally:
+            child.discard()
         if kind == "stop":
             raise StopNow
         if kind == "error":
             raise RunFailed(value)
-        return value, used or peak
+        return value, peak
 
 
-def _child_run(pipe: int, work: Callable[[], Any], debug: bool) -> None:
-    """In the forked child: run `work`, send (kind, result or one line, peak memory) to the loop, end."""
+def _outcome(work: Callable[[], Any], debug: bool) -> tuple[str, Any, int]:
+    """In the forked child: `work()`'s result ("ok"), or its failure in one line ("error"), or
+    "stop" on the loop's second signal; with the most memory the child held, in bytes."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _stop_now)
     try:
-        try:
-            result: tuple[str, Any] = ("ok", work())
-        except StopNow:
-            result = ("stop", None)
-        except BaseException as e:  # noqa: BLE001  # passed on to the loop as a failed run
-            if debug:
-                traceback.print_exc()
-            result = ("error", message(e))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        data = pickle.dumps((*result, peak))
-    except BaseException as e:  # noqa: BLE001  # e.g. a result that cannot be pickled
-        data = pickle.dumps(("error", f"the sync's result could not be passed back: {message(e)}", None))
-    with os.fdopen(pipe, "wb") as out:
-        out.write(data)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001, S110  # a reader that went away
-            pass
-    os._exit(0)
+        outcome: tuple[str, Any] = ("ok", work())
+    except StopNow:
+        outcome = ("stop", None)
+    except Exception as e:  # noqa: BLE001  # passed on to the loop as a failed run, as in one process
+        if debug:
+            traceback.print_exc()
+        outcome = ("error", message(e))
+    return (*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def _stop_now(signum: int, frame: Any) -> None:
     raise StopNow
-
-
-def _ending(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def give_back() -> None:

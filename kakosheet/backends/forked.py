@@ -4,7 +4,8 @@ The interpreter lock keeps one process's Python on one core. Working through the
 and patching a large worksheet are Python work per row, and each can be done in two independent
 parts: a child forked from the sync (sharing its memory, copied only where written) makes its
 part of the rows into a temporary file while the parent makes the rest. The parent then reads
-the file back (the later rows' patched XML; the records' results, pickled).
+the file back (the later rows' patched XML; the records' results, pickled). A loop of syncs
+(schedule.py) runs each sync the same way, so that what a run used ends with its child.
 
 Only where fork is safe and cheap (Linux). Whatever goes wrong in the child (no room in the
 temporary folder, an error, a signal) is reported as a failure, and the caller makes that part
@@ -21,6 +22,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
+
+from ..oneshot import flush_output
 
 CHUNK = 1 << 20
 
@@ -91,4 +94,5 @@ def _child(file: IO[bytes], make: Callable[[], Iterable[Any]], finish: Callable[
     except BaseException:  # noqa: BLE001  # any failure: the parent makes this part itself
         code = FAILED
     finally:
+        flush_output()  # what the child logged, before it is gone
         os._exit(code)
